@@ -1,0 +1,1 @@
+"""Targets, firmware builds, emulated and real boards, and the serial link to them."""
