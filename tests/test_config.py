@@ -1,0 +1,83 @@
+"""Composition and validation: typos and wrong types fail at start, naming the key."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigKeyError, ValidationError
+
+from tests.helpers import compose_config
+from tinyml_exp.config import to_object
+from tinyml_exp.errors import ConfigError
+from tinyml_exp.pipeline import Options
+from tinyml_exp.validate import validate
+
+
+def test_defaults_compose_to_the_course_setup() -> None:
+    cfg = compose_config()
+    assert cfg.dataset.name == "fashion_mnist"
+    assert cfg.architecture.name == "seed_cnn"
+    assert cfg.compression.name == "none"
+    assert cfg.target.name == "b_l475e_iot01a"
+    for key in ("seed", "train.epochs", "train.batch_size", "train.learning_rate", "dataset.path"):
+        assert cfg.get(key.split(".")[0]) is not None
+    assert cfg.dataset.train_limit is None and cfg.dataset.test_limit is None
+    assert cfg.tracking.uri and cfg.tracking.experiment
+
+
+@pytest.mark.parametrize("group", ["dataset", "architecture", "compression", "target"])
+def test_every_option_of_every_group_composes_into_its_class(group: str) -> None:
+    from pathlib import Path
+
+    from tests.helpers import CONFIG_DIR
+
+    options = sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml"))
+    assert options
+    for option in options:
+        obj = to_object(compose_config([f"{group}={option}"])[group])
+        assert obj.name == option
+
+
+def test_misspelt_key_fails_naming_it() -> None:
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config(["train.epoks=3"])
+    assert "epoks" in str(info.value) or "epoks" in str(info.value.__cause__)
+
+
+def test_misspelt_option_key_fails_naming_it() -> None:
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config(["dataset.trian_limit=3"])
+    assert "trian_limit" in f"{info.value} {info.value.__cause__}"
+
+
+def test_wrong_type_fails_naming_key_and_value() -> None:
+    with pytest.raises(ConfigCompositionException) as info:
+        compose_config(["train.epochs=many"])
+    text = f"{info.value} {info.value.__cause__}"
+    assert "epochs" in text and "many" in text
+    assert isinstance(info.value.__cause__, ValidationError | ConfigKeyError)
+
+
+def test_unknown_option_lists_the_available_ones() -> None:
+    with pytest.raises(Exception) as info:
+        compose_config(["dataset=imagenet"])
+    assert "imagenet" in str(info.value) and "fashion_mnist" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.epochs=0", "train.epochs"),
+        ("train.batch_size=-1", "train.batch_size"),
+        ("train.learning_rate=0", "train.learning_rate"),
+        ("dataset.val_fraction=1.5", "dataset.val_fraction"),
+        ("dataset.train_limit=0", "dataset.train_limit"),
+        ("compression.quantize=int4", "compression.quantize"),
+    ],
+)
+def test_nonsense_values_fail_validation_naming_the_key(override: str, key: str) -> None:
+    cfg = compose_config([override])
+    with pytest.raises(ConfigError) as info:
+        validate(cfg, Options.from_config(cfg))
+    value = override.split("=", 1)[1]
+    assert key in str(info.value) and value in str(info.value)

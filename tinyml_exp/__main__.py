@@ -1,0 +1,80 @@
+"""`python -m tinyml_exp` / `tinyml-exp`: compose the config with Hydra and run one experiment.
+
+Kept light on purpose: TensorFlow and MLflow are imported inside the stages, so `--help` and
+`--cfg job` answer in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from tinyml_exp.config import store_schemas
+from tinyml_exp.errors import TinymlExpError
+
+log = logging.getLogger("tinyml_exp")
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+store_schemas()
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _run(cfg: DictConfig) -> float | None:
+    from tinyml_exp.pipeline import run_experiment
+
+    hydra_cfg = HydraConfig.get()
+    try:
+        summary = run_experiment(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+    except TinymlExpError as e:
+        # A user-fixable problem: one line, no traceback. In a sweep the other jobs go on.
+        log.error("%s", e)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            return None
+        sys.exit(1)
+    return summary.metrics.get("accuracy/tflite")
+
+
+HELP_HEADER = """tinyml_exp: train, compress, export and measure TinyML models; every run logged to MLflow.
+
+Usage: tinyml-exp [group=option ...] [key=value ...]        one run
+       tinyml-exp -m compression=none,ptq_int8 ...          a sweep (one job per combination)
+       tinyml-exp --cfg job [overrides]                     print the composed config and stop
+       tinyml-exp --hydra-help                              Hydra's own flags and groups
+"""
+
+
+def print_help(overrides: list[str]) -> None:
+    """Hydra's `--help` composes the config once per config group to list the options (≈ 1 s
+    here); the options are simply the YAML files in conf/, so list those and compose once."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    print(HELP_HEADER)
+    print("== Config groups (choose with group=option) ==")
+    for group in sorted(p for p in Path(CONFIG_DIR).iterdir() if p.is_dir()):
+        options = sorted(f.stem for f in group.glob("*.yaml"))
+        if options:
+            print(f"{group.name}: {', '.join(options)}")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="config", overrides=overrides)
+    print("\n== Config (override any key with key=value) ==")
+    print(OmegaConf.to_yaml(cfg))
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if "--help" in args or "-h" in args:
+        print_help([a for a in args if not a.startswith("-")])
+        return
+    _run()
+
+
+if __name__ == "__main__":
+    main()

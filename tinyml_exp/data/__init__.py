@@ -1,0 +1,16 @@
+"""Data stage: the `dataset` group. `load_dataset(cfg, seed)` returns normalised splits."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from tinyml_exp.config import to_object
+from tinyml_exp.data import cifar10, idx, synthetic  # noqa: F401  (registers the options)
+from tinyml_exp.data.base import Dataset, DatasetSplits
+
+__all__ = ["Dataset", "DatasetSplits", "load_dataset"]
+
+
+def load_dataset(cfg: DictConfig, seed: int) -> DatasetSplits:
+    dataset: Dataset = to_object(cfg)
+    return dataset.load(seed)

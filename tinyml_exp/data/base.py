@@ -1,0 +1,84 @@
+"""What every dataset option shares: limits, validation split, normalisation, the loaded splits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from omegaconf import MISSING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """Images as float32 in [0, 1] (shape N × H × W or N × H × W × C) and integer labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
+
+
+@dataclass
+class Dataset:
+    """Base schema of the `dataset` group; options add where and how to read their files."""
+
+    name: str = MISSING
+    path: str | None = None
+    train_limit: int | None = None  # null = all
+    test_limit: int | None = None  # null = all
+    val_fraction: float = 0.1  # taken from the training set, after train_limit
+    class_names: list[str] = MISSING
+
+    def read(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Raw (x_train uint8, y_train, x_test uint8, y_test) arrays. Options override this."""
+        raise NotImplementedError
+
+    def load(self, seed: int) -> DatasetSplits:
+        """Read, limit, split and normalise. The split is a seeded shuffle, so it is reproducible."""
+        import numpy as np
+
+        x_train, y_train, x_test, y_test = self.read()
+        if self.train_limit is not None:
+            x_train, y_train = x_train[: self.train_limit], y_train[: self.train_limit]
+        if self.test_limit is not None:
+            x_test, y_test = x_test[: self.test_limit], y_test[: self.test_limit]
+        order = np.random.default_rng(seed).permutation(len(y_train))
+        n_val = round(len(order) * self.val_fraction)
+        val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+        return DatasetSplits(
+            name=self.name,
+            x_train=normalise(x_train[train_idx]),
+            y_train=y_train[train_idx].astype(np.int64),
+            x_val=normalise(x_train[val_idx]),
+            y_val=y_train[val_idx].astype(np.int64),
+            x_test=normalise(x_test),
+            y_test=y_test.astype(np.int64),
+            class_names=tuple(self.class_names),
+        )
+
+
+def normalise(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels -> float32 in [0, 1] (float input passes through unchanged)."""
+    import numpy as np
+
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / np.float32(255.0)
+    return images.astype(np.float32, copy=False)

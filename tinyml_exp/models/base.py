@@ -1,0 +1,33 @@
+"""Base schema of the `architecture` group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from omegaconf import MISSING
+
+if TYPE_CHECKING:
+    import tf_keras
+
+
+@dataclass
+class Architecture:
+    name: str = MISSING
+    # False: the last layer emits logits (trained with from_logits=True); True: a softmax layer.
+    softmax_output: bool = False
+
+    def build(self, input_shape: tuple[int, ...], num_classes: int) -> tf_keras.Model:
+        raise NotImplementedError
+
+    @staticmethod
+    def image_input(input_shape: tuple[int, ...]) -> tuple[tf_keras.layers.Layer, tf_keras.layers.Layer]:
+        """An input layer and its view as H × W × C: grey 28 × 28 images gain a channel axis."""
+        import tf_keras as keras
+
+        inputs = keras.Input(shape=input_shape, name="image")
+        hwc = tuple(input_shape) if len(input_shape) == 3 else (*input_shape, 1)
+        return inputs, keras.layers.Reshape(hwc, name="to_hwc")(inputs)
+
+    def classifier_activation(self) -> str | None:
+        return "softmax" if self.softmax_output else None

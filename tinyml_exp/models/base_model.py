@@ -1,0 +1,111 @@
+"""The trained, uncompressed base model of a run: from the cache when it has it, else trained.
+
+A sweep over compression methods shares one base model per (dataset, architecture, training,
+seed); the cache lock makes concurrent jobs wait for the one that trains.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tinyml_exp.models.cache import ModelCache, cache_key
+from tinyml_exp.models.train import compile_model, fit, set_global_seed
+
+if TYPE_CHECKING:
+    import tf_keras
+
+    from tinyml_exp.data.base import DatasetSplits
+    from tinyml_exp.models.base import Architecture
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BaseModel:
+    model: tf_keras.Model
+    cache_key: str
+    from_cache: bool
+    history: dict[str, list[float]] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    cache: ModelCache | None = None
+
+
+def base_model_key(cfg: DictConfig) -> str:
+    """Hash of everything that decides the trained weights (not how they are logged or where)."""
+    payload = {
+        "seed": cfg.seed,
+        **{k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("dataset", "architecture")},
+        "train": {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "verbose"},
+    }
+    return cache_key(payload)
+
+
+def train_base_model(
+    cfg: DictConfig, data: DatasetSplits, architecture: Architecture, callbacks: Sequence[Any] = ()
+) -> tuple[Any, dict]:
+    set_global_seed(cfg.seed)
+    model = architecture.build(data.input_shape, data.num_classes)
+    compile_model(model, cfg.train.optimizer, cfg.train.learning_rate, not architecture.softmax_output)
+    result = fit(model, data, cfg.train.epochs, cfg.train.batch_size, cfg.train.verbose, callbacks)
+    meta = {
+        "history": result.history,
+        "train_seconds": result.seconds,
+        "steps_per_epoch": result.steps_per_epoch,
+    }
+    return model, meta
+
+
+def obtain_base_model(
+    cfg: DictConfig, data: DatasetSplits, architecture: Architecture, callbacks: Sequence[Any] = ()
+) -> BaseModel:
+    """`callbacks` go to Keras when the model is trained (not when it comes from the cache)."""
+    key = base_model_key(cfg)
+    if not cfg.cache.enabled:
+        model, meta = train_base_model(cfg, data, architecture, callbacks)
+        return BaseModel(model, key, False, meta["history"], meta)
+    cache = ModelCache(cfg.cache.dir)
+    with cache.lock(key):
+        if cache.has(key):
+            log.info("base model %s read from the cache (%s)", key, cache.entry(key))
+            model, meta = cache.load(key)
+            return BaseModel(model, key, True, meta.get("history", {}), meta, cache)
+        model, meta = train_base_model(cfg, data, architecture, callbacks)
+        cache.store(key, model, meta)
+    return BaseModel(model, key, False, meta["history"], meta, cache)
+
+
+def base_reference(
+    base: BaseModel, data: DatasetSplits, cfg: DictConfig, from_logits: bool
+) -> dict[str, float]:
+    """Figures of the base model that compressed models are compared with: its test accuracy and
+    the bytes of its `.h5` and float `.tflite`. Computed once per cache entry."""
+    if "reference" in base.meta:
+        return base.meta["reference"]
+    from tinyml_exp.evaluate import evaluate
+    from tinyml_exp.export.keras_files import save_keras_files
+    from tinyml_exp.export.tflite import TFLiteRecipe, convert
+    from tinyml_exp.sizes import file_sizes, gzip_bytes
+
+    tflite = convert(base.model, TFLiteRecipe("none"))
+    with tempfile.TemporaryDirectory() as tmp:
+        h5_bytes, h5_gzip = file_sizes(save_keras_files(base.model, Path(tmp), "base")["h5"])
+    metrics = evaluate(base.model, tflite, data, from_logits, backends=()).metrics
+    reference = {
+        "accuracy_keras": metrics["accuracy/keras"],
+        "loss_keras": metrics["loss/keras"],
+        "h5_bytes": float(h5_bytes),
+        "h5_gzip_bytes": float(h5_gzip),
+        "tflite_bytes": float(len(tflite)),
+        "tflite_gzip_bytes": float(gzip_bytes(tflite)),
+    }
+    base.meta["reference"] = reference
+    if base.cache is not None:
+        base.cache.update_meta(base.cache_key, {"reference": reference})
+    return reference

@@ -1,0 +1,90 @@
+"""Training helpers shared by the base model and every fine-tuning compression method."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tinyml_exp.errors import ConfigError
+
+if TYPE_CHECKING:
+    import tf_keras
+
+    from tinyml_exp.data.base import DatasetSplits
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+@dataclass
+class FitResult:
+    history: dict[str, list[float]]
+    seconds: float
+    steps_per_epoch: int
+
+
+def set_global_seed(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow and make TF ops deterministic (same seed, same weights)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def compile_model(model: tf_keras.Model, optimizer: str, learning_rate: float, from_logits: bool) -> None:
+    import tf_keras as keras
+
+    optimizers = {
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+    }
+    if optimizer not in optimizers:
+        raise ConfigError(f"train.optimizer={optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+    model.compile(
+        optimizer=optimizers[optimizer](learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
+        metrics=["accuracy"],
+    )
+
+
+def keras_verbosity(verbose: Any) -> int:
+    """`auto` -> a progress bar on a terminal, one line per epoch in logs and CI."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return int(verbose)
+
+
+def fit(
+    model: tf_keras.Model,
+    data: DatasetSplits,
+    epochs: int,
+    batch_size: int,
+    verbose: Any = "auto",
+    callbacks: Sequence[Any] = (),
+) -> FitResult:
+    """Train on the training split, validating on the validation split when it is not empty."""
+    start = time.perf_counter()
+    validation = (data.x_val, data.y_val) if len(data.y_val) else None
+    history = model.fit(
+        data.x_train,
+        data.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=validation,
+        callbacks=list(callbacks),
+        verbose=keras_verbosity(verbose),
+        shuffle=True,
+    )
+    steps = -(-len(data.y_train) // batch_size)
+    return FitResult(
+        history={k: [float(v) for v in vals] for k, vals in history.history.items()},
+        seconds=time.perf_counter() - start,
+        steps_per_epoch=steps,
+    )

@@ -1,0 +1,144 @@
+"""Tracking: one MLflow run per job, with params, metrics, tags and artifacts.
+
+MLflow is imported only when a run starts. Relative sqlite URIs are resolved against the
+directory the user runs from, and artifacts are stored beside the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+_SQLITE = "sqlite:///"
+# MLflow truncates longer param values; say so instead of losing the tail silently.
+_MAX_PARAM_CHARS = 6000
+
+
+def resolve_tracking_uri(uri: str, base_dir: Path | None = None) -> str:
+    if uri.startswith(_SQLITE) and not uri.startswith(_SQLITE + "/"):
+        path = (base_dir or Path.cwd()) / uri[len(_SQLITE) :]
+        return _SQLITE + str(path.resolve())
+    return uri
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """`<db dir>/mlartifacts` for a sqlite store; None lets a tracking server choose."""
+    if uri.startswith(_SQLITE):
+        return (Path(uri[len(_SQLITE) :]).parent / "mlartifacts").as_uri()
+    return None
+
+
+def flatten(config: Mapping[str, Any] | DictConfig, prefix: str = "") -> dict[str, str]:
+    """Nested config -> {"dataset.name": "fashion_mnist", ...}; lists become their YAML-ish text."""
+    if isinstance(config, DictConfig):
+        config = OmegaConf.to_container(config, resolve=True)
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            text = "null" if value is None else str(value)
+            if len(text) > _MAX_PARAM_CHARS:
+                text = text[: _MAX_PARAM_CHARS - 12] + "…(truncated)"
+            flat[name] = text
+    return flat
+
+
+class Tracker:
+    """An MLflow run. Use as a context manager: FINISHED on success, FAILED on an error (with the
+    reason as a tag), KILLED on Ctrl-C; whatever was logged before is kept in every case."""
+
+    def __init__(self, uri: str, experiment: str, run_name: str | None = None) -> None:
+        self.uri = resolve_tracking_uri(uri)
+        self.experiment = experiment
+        self.run_name = run_name
+        self.run_id: str | None = None
+        self._client = None
+
+    def __enter__(self) -> Tracker:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        mlflow.set_tracking_uri(self.uri)
+        self._client = MlflowClient(self.uri)
+        found = self._client.get_experiment_by_name(self.experiment)
+        if found is None:
+            experiment_id = self._client.create_experiment(
+                self.experiment, artifact_location=artifact_root_for(self.uri)
+            )
+        else:
+            experiment_id = found.experiment_id
+        run = self._client.create_run(experiment_id, run_name=self.run_name)
+        self.run_id = run.info.run_id
+        log.info("MLflow run %s (%s) in %s", self.run_id, run.info.run_name, self.uri)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+            self.set_tags({"interrupted": "true"})
+        else:
+            status = "FAILED"
+            self.set_tags({"failure_reason": f"{exc_type.__name__}: {exc}"[:5000]})
+        self._client.set_terminated(self.run_id, status=status)
+        return False
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)) for k, v in params.items()]
+        for i in range(0, len(items), 100):  # MLflow's batch limit
+            self._client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step or 0)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
+        for i in range(0, len(items), 1000):
+            self._client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def log_history(self, history: Mapping[str, list[float]], prefix: str) -> None:
+        """Per-epoch curves (`train/loss`, `train/val_accuracy`, ...) with the epoch as step."""
+        for name, values in history.items():
+            for epoch, value in enumerate(values):
+                self.log_metrics({f"{prefix}/{name}": value}, step=epoch)
+
+    def keras_callback(self, prefix: str):
+        """A Keras callback that logs each epoch's metrics as it ends, so curves are live in the UI
+        and an interrupted training keeps the epochs it finished."""
+        import tf_keras as keras
+
+        tracker = self
+
+        class _EpochLogger(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                tracker.log_metrics({f"{prefix}/{k}": v for k, v in (logs or {}).items()}, step=epoch)
+
+        return _EpochLogger()
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self._client.set_tag(self.run_id, key, str(value))
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self._client.log_text(self.run_id, text, artifact_file)
