@@ -1,0 +1,65 @@
+/*
+ * Cortex-M4 core registers shared by the board ports (ARMv7-M Architecture Reference Manual,
+ * ARM DDI 0403; Cortex-M4 Devices Generic User Guide, ARM DUI 0553). Names follow CMSIS.
+ */
+#ifndef CM4_H
+#define CM4_H
+
+#include <stdint.h>
+
+#define CM4_REG(addr) (*(volatile uint32_t *)(addr))
+
+/* System Control Block */
+#define SCB_VTOR CM4_REG(0xE000ED08U)
+#define SCB_CPACR CM4_REG(0xE000ED88U)
+#define SCB_CPACR_CP10_CP11_FULL (0xFU << 20) /* CP10 + CP11 (the FPU): full access */
+
+/* Nested Vectored Interrupt Controller: ISER0 covers IRQ 0..31, ISER1 32..63, ... */
+#define NVIC_ISER(n) CM4_REG(0xE000E100U + (4U * (n)))
+
+/* Debug Exception and Monitor Control Register, Data Watchpoint and Trace unit */
+#define CoreDebug_DEMCR CM4_REG(0xE000EDFCU)
+#define CoreDebug_DEMCR_TRCENA (1U << 24)
+#define DWT_CTRL CM4_REG(0xE0001000U)
+#define DWT_CTRL_CYCCNTENA (1U << 0)
+#define DWT_CYCCNT CM4_REG(0xE0001004U)
+
+/* Exception numbers: IRQ n sits at vector-table index 16 + n. */
+#define CM4_VECTOR_IRQ(n) (16U + (n))
+
+typedef void (*cm4_vector_t)(void);
+
+static inline void cm4_nvic_enable_irq(uint32_t irq)
+{
+    NVIC_ISER(irq >> 5) = 1U << (irq & 31U);
+}
+
+static inline void cm4_disable_irq(void)
+{
+    __asm__ volatile("cpsid i" ::: "memory");
+}
+
+static inline void cm4_enable_irq(void)
+{
+    __asm__ volatile("cpsie i" ::: "memory");
+}
+
+/*
+ * Sleep until an interrupt. Call with interrupts masked (cpsid i) after checking that there is
+ * nothing to do: an interrupt that becomes pending while PRIMASK is set still wakes WFI, so no
+ * wake-up is lost between the check and the sleep. The handler runs once cpsie i unmasks it.
+ */
+static inline void cm4_wfi(void)
+{
+    __asm__ volatile("wfi" ::: "memory");
+}
+
+/* Handlers provided by cm4_startup.c for every board's vector table. */
+void cm4_reset_handler(void);
+void cm4_fault_handler(void);
+void cm4_default_handler(void);
+
+/* Linker-script symbols (see boards/<board>/linker.ld). */
+extern uint32_t _estack;
+
+#endif /* CM4_H */

@@ -1,0 +1,117 @@
+/*
+ * Port for QEMU's netduinoplus2 machine (STM32F405). Register names as in RM0090 (STM32F405xx
+ * reference manual); behaviour as in QEMU 7.2 hw/char/stm32f2xx_usart.c and
+ * hw/timer/stm32f2xx_timer.c.
+ */
+#include "cm4.h"
+#include "tme_port.h"
+#include "tme_ring.h"
+
+/* USART1: the first `-serial` option of QEMU. */
+#define USART1_BASE 0x40011000U
+#define USART1_SR CM4_REG(USART1_BASE + 0x00U)
+#define USART1_DR CM4_REG(USART1_BASE + 0x04U)
+#define USART1_CR1 CM4_REG(USART1_BASE + 0x0CU)
+#define USART_SR_ORE (1U << 3)
+#define USART_SR_RXNE (1U << 5)
+#define USART_SR_TXE (1U << 7)
+#define USART_CR1_RE (1U << 2)
+#define USART_CR1_TE (1U << 3)
+#define USART_CR1_RXNEIE (1U << 5)
+#define USART_CR1_UE (1U << 13)
+#define USART1_IRQN 37U
+
+/* TIM2, a 32-bit general-purpose timer */
+#define TIM2_BASE 0x40000000U
+#define TIM2_CR1 CM4_REG(TIM2_BASE + 0x00U)
+#define TIM2_EGR CM4_REG(TIM2_BASE + 0x14U)
+#define TIM2_PSC CM4_REG(TIM2_BASE + 0x28U)
+#define TIM2_ARR CM4_REG(TIM2_BASE + 0x2CU)
+#define TIM_CR1_CEN (1U << 0)
+#define TIM_EGR_UG (1U << 0)
+
+static tme_ring_t board_rx;
+
+void tme_board_usart1_irq(void);
+
+/* Exceptions 0..15, then IRQ 0..37 (USART1 is the highest one used). IRQs that are never enabled
+ * in the NVIC cannot be taken, so their slots stay 0. */
+__attribute__((section(".isr_vector"), used))
+const cm4_vector_t tme_board_vectors[CM4_VECTOR_IRQ(USART1_IRQN) + 1U] = {
+    [0] = (cm4_vector_t)(uintptr_t)&_estack,
+    [1] = cm4_reset_handler,
+    [2] = cm4_default_handler, /* NMI */
+    [3] = cm4_fault_handler,   /* HardFault */
+    [4] = cm4_fault_handler,   /* MemManage */
+    [5] = cm4_fault_handler,   /* BusFault */
+    [6] = cm4_fault_handler,   /* UsageFault */
+    [11] = cm4_default_handler, /* SVCall */
+    [12] = cm4_default_handler, /* DebugMonitor */
+    [14] = cm4_default_handler, /* PendSV */
+    [15] = cm4_default_handler, /* SysTick */
+    [CM4_VECTOR_IRQ(USART1_IRQN)] = tme_board_usart1_irq,
+};
+
+void tme_board_usart1_irq(void)
+{
+    uint32_t sr = USART1_SR;
+    if ((sr & USART_SR_RXNE) == 0U) {
+        if ((sr & USART_SR_ORE) != 0U) {
+            (void)USART1_DR; /* reading SR then DR clears ORE (real F405; QEMU never sets it) */
+        }
+        return;
+    }
+    if (tme_ring_full(&board_rx)) {
+        /* Leave the byte in DR and mask the interrupt. QEMU offers the next byte only once DR has
+         * been read, so the host is held back instead of bytes being lost; tme_port_uart_read()
+         * unmasks the interrupt when the main loop has made room. */
+        USART1_CR1 &= ~USART_CR1_RXNEIE;
+        return;
+    }
+    tme_ring_push(&board_rx, (uint8_t)USART1_DR);
+}
+
+void tme_port_init(void)
+{
+    /* QEMU needs no RCC clock enable and no BRR; receiving needs UE and RE, or QEMU drops the
+     * bytes. Bytes sent by the host before this point are lost (the host pings until answered). */
+    USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
+    cm4_nvic_enable_irq(USART1_IRQN);
+
+    /* Free-running 32-bit up-counter: no prescaler, full-range auto-reload. */
+    TIM2_PSC = 0U;
+    TIM2_ARR = 0xFFFFFFFFU;
+    TIM2_EGR = TIM_EGR_UG;
+    TIM2_CR1 = TIM_CR1_CEN;
+}
+
+void tme_port_uart_write(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0U; i < len; i++) {
+        /* QEMU transmits synchronously inside the DR write, so TXE always reads 1 there (and TXE /
+         * TC interrupts never fire); the wait keeps the code right for a real UART. */
+        while ((USART1_SR & USART_SR_TXE) == 0U) {
+        }
+        USART1_DR = data[i];
+    }
+}
+
+size_t tme_port_uart_read(uint8_t *buffer, size_t capacity)
+{
+    size_t n = tme_ring_pop(&board_rx, buffer, capacity);
+    /* The ISR masks RXNEIE only when the ring is full; it cannot run while masked, so this
+     * read-modify-write does not race with it. */
+    if ((n > 0U) && ((USART1_CR1 & USART_CR1_RXNEIE) == 0U)) {
+        USART1_CR1 |= USART_CR1_RXNEIE;
+    }
+    return n;
+}
+
+void tme_port_idle(void)
+{
+    cm4_disable_irq();
+    if (tme_ring_empty(&board_rx)) {
+        cm4_wfi();
+    }
+    cm4_enable_irq();
+}

@@ -1,0 +1,136 @@
+#include "tme_app.h"
+
+#include <string.h>
+
+#include "model.h"
+#include "tme_port.h"
+#include "tme_runner.h"
+
+/*
+ * Requests are received into one buffer, sized for the model input; at least this many bytes so
+ * that ECHO can exercise the link (and the host can test it) even for a model with a tiny input.
+ */
+#define TME_APP_ECHO_MIN_BYTES 256U
+#define TME_APP_RX_BYTES \
+    ((TME_MODEL_INPUT_BYTES > TME_APP_ECHO_MIN_BYTES) ? TME_MODEL_INPUT_BYTES : TME_APP_ECHO_MIN_BYTES)
+
+#define TME_APP_NAME_BYTES (sizeof(TME_MODEL_NAME) - 1U)
+#define TME_APP_BOARD_BYTES (sizeof(TME_PORT_BOARD_NAME) - 1U)
+/* IDENTIFY payload (PROTOCOL.md §4.1): 16 fixed bytes, two 22-byte tensors, two counted strings. */
+#define TME_APP_TENSOR_BYTES 22U
+#define TME_APP_IDENTIFY_BYTES \
+    (16U + (2U * TME_APP_TENSOR_BYTES) + 1U + TME_APP_NAME_BYTES + 1U + TME_APP_BOARD_BYTES)
+#define TME_APP_COUNT_BYTES 4U
+
+_Static_assert(TME_MODEL_INPUT_BYTES <= TME_PROTO_MAX_PAYLOAD_BYTES,
+               "protocol v1 carries at most 65535 payload bytes: the model input is too large");
+_Static_assert(TME_MODEL_OUTPUT_BYTES + TME_APP_COUNT_BYTES <= TME_PROTO_MAX_PAYLOAD_BYTES,
+               "protocol v1 carries at most 65535 payload bytes: the model output is too large");
+_Static_assert(TME_APP_NAME_BYTES <= 255U, "TME_MODEL_NAME is longer than 255 bytes");
+_Static_assert(TME_APP_BOARD_BYTES <= 255U, "TME_PORT_BOARD_NAME is longer than 255 bytes");
+
+static uint8_t tme_app_rx[TME_APP_RX_BYTES];
+static tme_proto_parser_t tme_app_parser;
+static tme_proto_writer_t tme_app_writer;
+
+void tme_app_init(tme_proto_write_fn write, void *ctx)
+{
+    tme_proto_parser_init(&tme_app_parser, tme_app_rx, (uint16_t)TME_APP_RX_BYTES);
+    tme_proto_writer_init(&tme_app_writer, write, ctx);
+}
+
+void tme_app_send_boot(void)
+{
+    tme_proto_send(&tme_app_writer, TME_CMD_BOOT, 0U, NULL, 0U);
+}
+
+static uint8_t *tme_app_put_tensor(uint8_t *dst, const tme_tensor_info_t *info)
+{
+    uint32_t scale_bits;
+    memcpy(&scale_bits, &info->scale, sizeof scale_bits); /* IEEE-754 bits travel as an integer */
+    dst[0] = info->dtype;
+    dst[1] = info->rank;
+    for (uint32_t i = 0U; i < 4U; i++) {
+        tme_proto_put_u16(&dst[2U + (2U * i)], info->dims[i]);
+    }
+    tme_proto_put_u32(&dst[10], scale_bits);
+    tme_proto_put_u32(&dst[14], (uint32_t)info->zero_point);
+    tme_proto_put_u32(&dst[18], info->bytes);
+    return dst + TME_APP_TENSOR_BYTES;
+}
+
+static void tme_app_identify(uint8_t seq)
+{
+    uint8_t payload[TME_APP_IDENTIFY_BYTES];
+    uint8_t *p = payload;
+    p[0] = (uint8_t)TME_PROTO_VERSION;
+    p[1] = (uint8_t)TME_PORT_COUNTER_UNIT;
+    tme_proto_put_u16(&p[2], (uint16_t)TME_APP_RX_BYTES);
+    tme_proto_put_u32(&p[4], (uint32_t)TME_MODEL_BUILD_ID);
+    tme_proto_put_u32(&p[8], (uint32_t)TME_PORT_CLOCK_HZ);
+    tme_proto_put_u32(&p[12], (uint32_t)TME_MODEL_ACTIVATION_BYTES);
+    p = tme_app_put_tensor(&p[16], &tme_model_input_info);
+    p = tme_app_put_tensor(p, &tme_model_output_info);
+    *p++ = (uint8_t)TME_APP_NAME_BYTES;
+    memcpy(p, TME_MODEL_NAME, TME_APP_NAME_BYTES);
+    p += TME_APP_NAME_BYTES;
+    *p++ = (uint8_t)TME_APP_BOARD_BYTES;
+    memcpy(p, TME_PORT_BOARD_NAME, TME_APP_BOARD_BYTES);
+    tme_proto_send(&tme_app_writer, TME_CMD_IDENTIFY | TME_CMD_REPLY_FLAG, seq, payload,
+                   (uint16_t)sizeof payload);
+}
+
+static void tme_app_infer(uint8_t seq)
+{
+    uint8_t count_bytes[TME_APP_COUNT_BYTES];
+    memcpy(tme_model_input(), tme_app_rx, TME_MODEL_INPUT_BYTES);
+    tme_proto_put_u32(count_bytes, tme_runner_invoke_timed());
+    tme_proto_begin(&tme_app_writer, TME_CMD_INFER | TME_CMD_REPLY_FLAG, seq,
+                    (uint16_t)(TME_APP_COUNT_BYTES + TME_MODEL_OUTPUT_BYTES));
+    tme_proto_put(&tme_app_writer, count_bytes, sizeof count_bytes);
+    tme_proto_put(&tme_app_writer, (const uint8_t *)tme_model_output(), TME_MODEL_OUTPUT_BYTES);
+    tme_proto_end(&tme_app_writer);
+}
+
+static void tme_app_dispatch(const tme_proto_parser_t *frame)
+{
+    switch (frame->cmd) {
+    case TME_CMD_IDENTIFY:
+        if (frame->length != 0U) {
+            tme_proto_send_error(&tme_app_writer, frame->seq, TME_ERR_BAD_LENGTH, frame->cmd, 0U);
+        } else {
+            tme_app_identify(frame->seq);
+        }
+        break;
+    case TME_CMD_INFER:
+        if (frame->length != TME_MODEL_INPUT_BYTES) {
+            tme_proto_send_error(&tme_app_writer, frame->seq, TME_ERR_BAD_INPUT_SIZE, frame->cmd,
+                                 (uint32_t)TME_MODEL_INPUT_BYTES);
+        } else {
+            tme_app_infer(frame->seq);
+        }
+        break;
+    case TME_CMD_ECHO:
+        tme_proto_send(&tme_app_writer, TME_CMD_ECHO | TME_CMD_REPLY_FLAG, frame->seq, frame->payload,
+                       frame->length);
+        break;
+    default:
+        tme_proto_send_error(&tme_app_writer, frame->seq, TME_ERR_UNKNOWN_COMMAND, frame->cmd, 0U);
+        break;
+    }
+}
+
+void tme_app_feed(const uint8_t *data, size_t len)
+{
+    for (size_t i = 0U; i < len; i++) {
+        tme_proto_event_t event = tme_proto_parser_feed(&tme_app_parser, data[i]);
+        if (event == TME_PROTO_EVENT_FRAME) {
+            tme_app_dispatch(&tme_app_parser);
+        } else if (event == TME_PROTO_EVENT_ERROR) {
+            tme_proto_send_error(&tme_app_writer, tme_app_parser.seq, tme_app_parser.error,
+                                 tme_app_parser.cmd, tme_app_parser.error_detail);
+        } else {
+            /* byte consumed, nothing to answer yet */
+        }
+    }
+}
