@@ -1,0 +1,138 @@
+"""Graph -> Program: operator dispatch, RESHAPE aliasing and CONV + MAX_POOL fusion."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from tinyml_exp.export.cgen import ops_f32, ops_int8, ops_misc
+from tinyml_exp.export.cgen.ops_common import PADDING_VALID, LowerContext, check_type, option
+from tinyml_exp.export.cgen.program import CGenError, Program, Step, UnsupportedOperatorError
+from tinyml_exp.tflite_graph import Graph, Operator
+
+SUPPORTED_OPERATORS = (
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "MAX_POOL_2D",
+    "AVERAGE_POOL_2D",
+    "ADD",
+    "RESHAPE",
+    "SOFTMAX",
+    "MEAN",
+    "QUANTIZE",
+    "DEQUANTIZE",
+)
+SUPPORTED_TYPES = ("FLOAT32", "INT8")
+
+# (opcode, activation type) -> lowering function; conv-likes also take the fused pool (or None)
+_LOWER = {
+    ("CONV_2D", "INT8"): ops_int8.lower_conv,
+    ("DEPTHWISE_CONV_2D", "INT8"): ops_int8.lower_conv,
+    ("CONV_2D", "FLOAT32"): ops_f32.lower_conv,
+    ("DEPTHWISE_CONV_2D", "FLOAT32"): ops_f32.lower_conv,
+    ("FULLY_CONNECTED", "INT8"): ops_int8.lower_fc,
+    ("FULLY_CONNECTED", "FLOAT32"): ops_f32.lower_fc,
+    ("MAX_POOL_2D", "INT8"): ops_int8.lower_pool,
+    ("AVERAGE_POOL_2D", "INT8"): ops_int8.lower_pool,
+    ("MAX_POOL_2D", "FLOAT32"): ops_f32.lower_pool,
+    ("AVERAGE_POOL_2D", "FLOAT32"): ops_f32.lower_pool,
+}
+_LOWER_ANY_TYPE = {
+    "ADD": ops_misc.lower_add,
+    "MEAN": ops_misc.lower_mean,
+    "SOFTMAX": ops_misc.lower_softmax,
+    "QUANTIZE": ops_misc.lower_quantize,
+    "DEQUANTIZE": ops_misc.lower_dequantize,
+}
+
+
+def _check_operator(graph: Graph, op: Operator) -> None:
+    if op.opcode not in SUPPORTED_OPERATORS:
+        raise UnsupportedOperatorError(
+            f"{op.opcode} (op {op.index}) is not supported by the C generator; "
+            f"supported: {', '.join(SUPPORTED_OPERATORS)}"
+        )
+    roles = [("input", i) for i in op.inputs[:1]] + [("output", i) for i in op.outputs]
+    for role, index in roles:
+        if op.opcode == "QUANTIZE" or op.opcode == "DEQUANTIZE":
+            break  # these convert between the two supported types; checked in their lowering
+        check_type(op, graph.tensor(index), SUPPORTED_TYPES, role)
+
+
+def _fusable_pool(graph: Graph, op: Operator, consumers: dict[int, list[Operator]]) -> Operator | None:
+    """The MAX_POOL_2D that alone consumes this conv's output, if it tiles it exactly."""
+    out = op.outputs[0]
+    users = consumers.get(out, [])
+    if len(users) != 1 or out in graph.outputs or users[0].opcode != "MAX_POOL_2D":
+        return None
+    pool = users[0]
+    f = (option(pool, "filterHeight"), option(pool, "filterWidth"))
+    s = (option(pool, "strideH"), option(pool, "strideW"))
+    h, w = graph.tensor(out).shape[1:3]
+    tiles = option(pool, "padding") == PADDING_VALID or (h % f[0] == 0 and w % f[1] == 0)
+    if f != s or not tiles:
+        return None
+    return pool
+
+
+def lower_graph(graph: Graph, reference: str = "tflm") -> Program:
+    """Turn every operator into a kernel call (RESHAPE into an alias)."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise CGenError(
+            f"the C API has one input and one output; this model has {len(graph.inputs)} inputs and "
+            f"{len(graph.outputs)} outputs"
+        )
+    for t in (*graph.input_tensors, *graph.output_tensors):
+        if t.type_name not in SUPPORTED_TYPES or any(d <= 0 for d in t.shape) or len(t.shape) > 4:
+            raise UnsupportedOperatorError(
+                f"model {'input' if t.index in graph.inputs else 'output'} {t.name!r} of type "
+                f"{t.type_name} and shape {list(t.shape)} is not supported by the C generator"
+            )
+    ctx = LowerContext(graph=graph, reference=reference)
+    consumers: dict[int, list[Operator]] = defaultdict(list)
+    for op in graph.operators:
+        for i in op.inputs:
+            consumers[i].append(op)
+    steps: list[Step] = []
+    aliases: dict[int, int] = {}
+    fused: set[int] = set()
+    for op in graph.operators:
+        if op.index in fused:
+            continue
+        _check_operator(graph, op)
+        ctx.op_index = op.index
+        if op.opcode == "RESHAPE":
+            src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+            if src.is_constant or src.nbytes != dst.nbytes:
+                raise UnsupportedOperatorError(
+                    f"RESHAPE (op {op.index}) of a constant tensor is not supported"
+                )
+            aliases[dst.index] = src.index  # same bytes, new shape: no code
+            continue
+        kind = graph.tensor(op.outputs[0]).type_name
+        if op.opcode in _LOWER_ANY_TYPE:
+            steps.append(_LOWER_ANY_TYPE[op.opcode](ctx, op))
+            continue
+        lower = _LOWER[(op.opcode, kind)]
+        if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            pool = _fusable_pool(graph, op, consumers)
+            if pool is not None and kind == "INT8" and not ops_int8.conv_pool_fusable(ctx, op, pool):
+                pool = None
+            if pool is not None:
+                fused.add(pool.index)
+            steps.append(lower(ctx, op, pool))
+        else:
+            steps.append(lower(ctx, op))
+    tensor_bytes = {}
+    for step in steps:
+        for t in (*step.inputs, step.output):
+            tensor_bytes[t] = graph.tensor(t).nbytes
+    for t in (graph.inputs[0], graph.outputs[0], *aliases, *aliases.values()):
+        tensor_bytes[t] = graph.tensor(t).nbytes
+    return Program(
+        steps=steps,
+        tensor_bytes=tensor_bytes,
+        aliases=aliases,
+        input_tensor=graph.inputs[0],
+        output_tensor=graph.outputs[0],
+    )

@@ -1,0 +1,93 @@
+"""Shared helpers of the per-operator lowering functions (`ops_int8.py`, `ops_f32.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyml_exp.export.cgen import qmath
+from tinyml_exp.export.cgen.program import ConstArray, Params, UnsupportedOperatorError
+from tinyml_exp.tflite_graph import Graph, Operator, Tensor
+
+PADDING_SAME, PADDING_VALID = 0, 1
+
+
+@dataclass
+class LowerContext:
+    graph: Graph
+    reference: str  # "tflm" or "tflite": which int8 reference to match where the two differ
+    op_index: int = 0  # operator being lowered: C names of its constants start with op<index>_
+    _used: set[str] = field(default_factory=set)
+
+    def name(self, suffix: str) -> str:
+        name = f"op{self.op_index}_{suffix}"
+        n = 1
+        while name in self._used:
+            name = f"op{self.op_index}_{suffix}{n}"
+            n += 1
+        self._used.add(name)
+        return name
+
+    def const(self, prefix: str, ctype: str, values) -> ConstArray:
+        if isinstance(values, np.ndarray):
+            values = tuple(v.item() for v in values.reshape(-1))
+        return ConstArray(self.name(prefix), ctype, tuple(values))
+
+    def params(self, ctype: str, fields: dict, double_fields: frozenset[str] = frozenset()) -> Params:
+        return Params(self.name("params"), ctype, tuple(fields.items()), double_fields)
+
+    def tensor(self, index: int) -> Tensor | None:
+        return None if index < 0 else self.graph.tensor(index)
+
+
+def unsupported(op: Operator, what: str) -> UnsupportedOperatorError:
+    return UnsupportedOperatorError(f"{op.opcode} (op {op.index}) {what} is not supported by the C generator")
+
+
+def option(op: Operator, name: str, default=None):
+    return getattr(op.options, name, default) if op.options is not None else default
+
+
+def nhwc(op: Operator, t: Tensor, role: str) -> tuple[int, int, int]:
+    """(H, W, C) of a batch-1 4-D tensor."""
+    if len(t.shape) != 4 or t.shape[0] != 1:
+        raise unsupported(op, f"with {role} shape {list(t.shape)} (expected [1, H, W, C])")
+    return t.shape[1], t.shape[2], t.shape[3]
+
+
+def scale_zp(op: Operator, t: Tensor, role: str) -> tuple[float, int]:
+    """Per-tensor (scale, zero point) of an activation tensor."""
+    q = t.quantization
+    if q is None or q.scale.size != 1:
+        raise unsupported(op, f"with {'per-channel' if q is not None else 'missing'} {role} quantization")
+    return float(q.scale[0]), int(q.zero_point[0])
+
+
+def fused_activation(op: Operator) -> int:
+    act = int(option(op, "fusedActivationFunction", 0) or 0)
+    if act not in (qmath.ACT_NONE, qmath.ACT_RELU, qmath.ACT_RELU6, qmath.ACT_RELU_N1_TO_1):
+        raise unsupported(op, f"with fused activation {qmath.ACTIVATION_NAMES.get(act, act)}")
+    return act
+
+
+def conv_geometry(op: Operator, in_hw: tuple[int, int], k_hw: tuple[int, int], out_hw: tuple[int, int]):
+    """Strides, dilations and leading padding of a conv-like operator."""
+    stride = (int(option(op, "strideH", 1)), int(option(op, "strideW", 1)))
+    dil = (int(option(op, "dilationHFactor", 1) or 1), int(option(op, "dilationWFactor", 1) or 1))
+    padding = int(option(op, "padding", PADDING_VALID))
+    if padding == PADDING_VALID:
+        pad = (0, 0)
+    elif padding == PADDING_SAME:
+        pad = tuple(qmath.same_padding(in_hw[i], k_hw[i], stride[i], dil[i], out_hw[i]) for i in (0, 1))
+    else:
+        raise unsupported(op, f"with padding {padding}")
+    return stride, dil, pad
+
+
+def check_type(op: Operator, t: Tensor | None, allowed: tuple[str, ...], role: str) -> None:
+    if t is not None and t.type_name not in allowed:
+        raise UnsupportedOperatorError(
+            f"{op.opcode} (op {op.index}) with {t.type_name} {role} is not supported by the C generator; "
+            f"supported {role} types: {', '.join(allowed)}"
+        )

@@ -1,0 +1,105 @@
+"""Lowering of float32 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / pooling operators."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinyml_exp.export.cgen import qmath
+from tinyml_exp.export.cgen.ops_common import (
+    LowerContext,
+    check_type,
+    conv_geometry,
+    fused_activation,
+    nhwc,
+    option,
+    unsupported,
+)
+from tinyml_exp.export.cgen.program import Step, TensorArg
+from tinyml_exp.tflite_graph import Operator
+
+
+def _in(t: int) -> TensorArg:
+    return TensorArg(t, "float")
+
+
+def _out(t: int) -> TensorArg:
+    return TensorArg(t, "float", writable=True)
+
+
+def _const_f32(ctx: LowerContext, op: Operator, index: int, role: str):
+    """`role` ("weights" / "bias") names the C array; an omitted optional bias becomes NULL."""
+    t = ctx.tensor(index)
+    if t is None:
+        return "NULL"
+    check_type(op, t, ("FLOAT32",), role)
+    if t.data is None:
+        raise unsupported(op, f"with non-constant {role}")
+    return ctx.const(role, "float", t.data.astype(np.float32))
+
+
+def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> Step:
+    g = ctx.graph
+    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    depthwise = op.opcode == "DEPTHWISE_CONV_2D"
+    in_h, in_w, in_c = nhwc(op, x, "input")
+    out_h, out_w, out_c = nhwc(op, y, "output")
+    k_h, k_w = w.shape[1], w.shape[2]
+    stride, dil, pad = conv_geometry(op, (in_h, in_w), (k_h, k_w), (out_h, out_w))
+    lo, hi = qmath.activation_range_float(fused_activation(op))
+    pool_hw, final = (1, 1), y
+    if pool is not None:
+        pool_hw = (int(option(pool, "filterHeight")), int(option(pool, "filterWidth")))
+        final = g.tensor(pool.outputs[0])
+        p_lo, p_hi = qmath.activation_range_float(fused_activation(pool))
+        lo, hi = max(lo, p_lo), min(hi, p_hi)
+    params = ctx.params(
+        "tme_conv_f32_params_t",
+        {
+            "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
+            "k_h": k_h, "k_w": k_w, "stride_h": stride[0], "stride_w": stride[1],
+            "dil_h": dil[0], "dil_w": dil[1], "pad_h": pad[0], "pad_w": pad[1],
+            "depth_multiplier": out_c // in_c if depthwise else 0,
+            "pool_h": pool_hw[0], "pool_w": pool_hw[1], "act_min": lo, "act_max": hi,
+        },
+    )  # fmt: skip
+    bias = _const_f32(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, "bias")
+    args = (params, _in(x.index), _const_f32(ctx, op, w.index, "weights"), bias, _out(final.index))
+    ops = (op.index,) + ((pool.index,) if pool is not None else ())
+    label = op.opcode + ("+MAX_POOL_2D" if pool is not None else "")
+    macs = out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c)
+    return Step("tme_conv_f32", "f32.c", ops, label, args, (x.index,), final.index, macs=macs)
+
+
+def lower_fc(ctx: LowerContext, op: Operator) -> Step:
+    g = ctx.graph
+    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    if len(w.shape) != 2:
+        raise unsupported(op, f"with weights shape {list(w.shape)}")
+    out_n, in_n = w.shape
+    if x.num_elements != in_n or y.num_elements != out_n:
+        raise unsupported(op, f"with batched input {list(x.shape)}")
+    lo, hi = qmath.activation_range_float(fused_activation(op))
+    params = ctx.params("tme_fc_f32_params_t", {"in_n": in_n, "out_n": out_n, "act_min": lo, "act_max": hi})
+    bias = _const_f32(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, "bias")
+    args = (params, _in(x.index), _const_f32(ctx, op, w.index, "weights"), bias, _out(y.index))
+    return Step("tme_fc_f32", "f32.c", (op.index,), op.opcode, args, (x.index,), y.index, macs=in_n * out_n)
+
+
+def lower_pool(ctx: LowerContext, op: Operator) -> Step:
+    g = ctx.graph
+    x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
+    in_h, in_w, ch = nhwc(op, x, "input")
+    out_h, out_w, _ = nhwc(op, y, "output")
+    f = (int(option(op, "filterHeight")), int(option(op, "filterWidth")))
+    stride, _, pad = conv_geometry(op, (in_h, in_w), f, (out_h, out_w))
+    lo, hi = qmath.activation_range_float(fused_activation(op))
+    params = ctx.params(
+        "tme_pool_f32_params_t",
+        {
+            "in_h": in_h, "in_w": in_w, "ch": ch, "out_h": out_h, "out_w": out_w, "f_h": f[0], "f_w": f[1],
+            "stride_h": stride[0], "stride_w": stride[1], "pad_h": pad[0], "pad_w": pad[1],
+            "is_avg": int(op.opcode == "AVERAGE_POOL_2D"), "act_min": lo, "act_max": hi,
+        },
+    )  # fmt: skip
+    return Step("tme_pool_f32", "f32.c", (op.index,), op.opcode, (params, _in(x.index), _out(y.index)),
+                (x.index,), y.index)  # fmt: skip

@@ -1,0 +1,172 @@
+"""The generator's intermediate form: a list of kernel calls over arena tensors and const data.
+
+Lowering (`lowering.py`) turns TFLite operators into `Step`s; this module resolves which tensors
+share a buffer (RESHAPE aliases, in-place outputs), derives buffer lifetimes and hands them to
+the planner. The emitter only prints what is here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyml_exp.export.cgen.planner import BufferRequest, MemoryPlan, plan_memory
+
+_CTYPE_BYTES = {"int8_t": 1, "int32_t": 4, "uint32_t": 4, "float": 4, "double": 8, "tme_rq_t": 16}
+
+
+class CGenError(ValueError):
+    """The model cannot be turned into C (a structural problem, not an unsupported operator)."""
+
+
+class UnsupportedOperatorError(CGenError):
+    """An operator, operator option or tensor type the C generator has no kernel for."""
+
+
+@dataclass(frozen=True)
+class ConstArray:
+    """A `static const` array in flash. `values` is a flat sequence (tuples for `tme_rq_t`)."""
+
+    name: str
+    ctype: str
+    values: tuple
+
+    @property
+    def nbytes(self) -> int:
+        return _CTYPE_BYTES[self.ctype] * len(self.values)
+
+
+@dataclass(frozen=True)
+class Params:
+    """A `static const` kernel parameter record; `fields` in declaration order of the C struct."""
+
+    name: str
+    ctype: str
+    fields: tuple[tuple[str, int | float], ...]
+    double_fields: frozenset[str] = frozenset()  # fields declared `double` (8 bytes) in C
+
+    @property
+    def nbytes(self) -> int:
+        size = 0
+        for fname, _ in self.fields:
+            width = 8 if fname in self.double_fields else 4
+            size = (size + width - 1) // width * width + width
+        align = 8 if self.double_fields else 4
+        return (size + align - 1) // align * align
+
+
+@dataclass(frozen=True)
+class TensorArg:
+    """A pointer into the activation buffer: the arena offset of `tensor`, cast to `ctype *`."""
+
+    tensor: int
+    ctype: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class ScratchArg:
+    """The step's scratch buffer (`Step.scratch_bytes`, planned in the arena) as `uint32_t *`."""
+
+
+Arg = TensorArg | ConstArray | Params | ScratchArg | str  # str: a C literal such as "NULL"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One kernel call in `tme_model_invoke`."""
+
+    kernel: str  # C function name
+    source: str  # kernel file under kernels/ that defines it
+    ops: tuple[int, ...]  # TFLite operator indices this call implements
+    label: str  # e.g. "CONV_2D+MAX_POOL_2D"
+    args: tuple[Arg, ...]
+    inputs: tuple[int, ...]  # arena tensors read
+    output: int  # arena tensor written
+    in_place: bool = False  # element i of the output depends only on element i of the inputs
+    macs: int = 0
+    scratch_bytes: int = 0  # working memory live during this step only
+
+
+@dataclass
+class Program:
+    steps: list[Step]
+    tensor_bytes: dict[int, int]  # arena tensors (and aliases) -> size in bytes
+    aliases: dict[int, int]  # RESHAPE output -> tensor it reinterprets
+    input_tensor: int
+    output_tensor: int
+    buffer_of: dict[int, int] = field(default_factory=dict)  # root tensor -> buffer key
+    requests: list[BufferRequest] = field(default_factory=list)
+    plan: MemoryPlan | None = None
+
+    def root(self, tensor: int) -> int:
+        while tensor in self.aliases:
+            tensor = self.aliases[tensor]
+        return tensor
+
+    def offset(self, tensor: int) -> int:
+        if self.plan is None:
+            raise RuntimeError("plan() must run before offsets are known")
+        return self.plan.offsets[self.buffer_of[self.root(tensor)]]
+
+    def scratch_offset(self, step_index: int) -> int:
+        if self.plan is None:
+            raise RuntimeError("plan() must run before offsets are known")
+        return self.plan.offsets[("scratch", step_index)]
+
+    def const_arrays(self) -> list[ConstArray]:
+        seen: dict[str, ConstArray] = {}
+        for step in self.steps:
+            for arg in step.args:
+                if isinstance(arg, ConstArray):
+                    seen.setdefault(arg.name, arg)
+        return list(seen.values())
+
+    def params(self) -> list[Params]:
+        return [a for step in self.steps for a in step.args if isinstance(a, Params)]
+
+    def plan_buffers(self, alignment: int = 4) -> MemoryPlan:
+        """Merge aliases and in-place outputs into buffers, derive lifetimes, place them."""
+        end = len(self.steps)
+        first: dict[int, int] = {self.root(self.input_tensor): -1}
+        last: dict[int, int] = {self.root(self.input_tensor): -1}
+        for i, step in enumerate(self.steps):
+            for t in step.inputs:
+                last[self.root(t)] = i
+            out = self.root(step.output)
+            first.setdefault(out, i)
+            last.setdefault(out, i)
+        last[self.root(self.output_tensor)] = end
+
+        self.buffer_of = {t: t for t in first}
+        span = {t: [first[t], last[t]] for t in first}
+        size = {t: self.tensor_bytes[t] for t in first}
+        for i, step in enumerate(self.steps):
+            out = self.root(step.output)
+            if not step.in_place:
+                continue
+            for t in step.inputs:
+                buf = self.buffer_of[self.root(t)]
+                # reuse an input that dies at this step (never the graph output, which lives on)
+                dies_here = span[buf][1] == i and buf != self.buffer_of[self.root(self.output_tensor)]
+                if dies_here and size[buf] >= size[out]:
+                    self.buffer_of[out] = buf
+                    span[buf][1] = span.pop(out)[1]
+                    size.pop(out)
+                    break
+        self.requests = [BufferRequest(key=b, size=size[b], first=s[0], last=s[1]) for b, s in span.items()]
+        self.requests += [
+            BufferRequest(key=("scratch", i), size=step.scratch_bytes, first=i, last=i)
+            for i, step in enumerate(self.steps)
+            if step.scratch_bytes
+        ]
+        self.plan = plan_memory(self.requests, alignment=alignment)
+        return self.plan
+
+
+def pack_int16_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[int, ...]:
+    """Words holding two int16 values (low half first), as SMLAD expects them."""
+    lo = np.asarray(lo, dtype=np.int64) & 0xFFFF
+    hi = np.asarray(hi, dtype=np.int64) & 0xFFFF
+    return tuple(int(v) for v in (lo | (hi << 16)).reshape(-1))
