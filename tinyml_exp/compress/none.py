@@ -1,13 +1,18 @@
-"""No compression: the base model as trained, converted as `quantize` says (float32 by default)."""
+"""Methods that leave the weights as trained: `none` (float32) and post-training quantization.
+
+They differ only in the recipe the `.tflite` is converted with, so they are one class: `ptq_int8`
+(full integer, int8 input and output, calibrated on `export.representative_samples` training
+images), `ptq_dynamic` (int8 weights, float activations) and `ptq_float16` (float16 weights).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tinyml_exp.compress.base import CompressionMethod, CompressResult, FineTuneSettings
+from tinyml_exp.compress.base import CompressionMethod, CompressResult, FineTuneSettings, require
+from tinyml_exp.compress.measure import keras_kernels, weight_metrics
 from tinyml_exp.config import register_option
-from tinyml_exp.export.tflite import TFLiteRecipe
 
 if TYPE_CHECKING:
     import tf_keras
@@ -19,4 +24,27 @@ if TYPE_CHECKING:
 @dataclass
 class NoCompression(CompressionMethod):
     def apply(self, model: tf_keras.Model, data: DatasetSplits, settings: FineTuneSettings) -> CompressResult:
-        return CompressResult(model=model, recipe=TFLiteRecipe(quantize=self.quantize))
+        metrics = weight_metrics(keras_kernels(model), "keras", clusters=False)
+        return CompressResult(model=model, recipe=self.recipe(), metrics=metrics)
+
+
+@register_option("compression", "ptq_int8")
+@register_option("compression", "ptq_dynamic")
+@register_option("compression", "ptq_float16")
+@dataclass
+class PostTrainingQuantization(NoCompression):
+    quantize: str = "int8"
+
+    def validate(self) -> None:
+        super().validate()
+        # The option's name says the mode; a contradicting override would mislabel the run.
+        expected = self.name.removeprefix("ptq_")
+        require(
+            self.quantize == expected,
+            "quantize",
+            self.quantize,
+            f"contradicts compression={self.name}",
+            f"choose compression=ptq_{self.quantize}"
+            if self.quantize != "none"
+            else "choose compression=none",
+        )

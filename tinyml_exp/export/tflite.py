@@ -38,6 +38,12 @@ class TFLiteRecipe:
     def full_integer(self) -> bool:
         return self.quantize == "int8"
 
+    @property
+    def runs_on_tflm(self) -> bool:
+        """TFLM has no hybrid kernels (float activations × int8 weights, what `dynamic` makes) and
+        cannot dequantize float16 weights: those models run in TFLite, not on a microcontroller."""
+        return self.quantize in ("none", "int8")
+
 
 def convert(model: tf_keras.Model, recipe: TFLiteRecipe, representative_x: np.ndarray | None = None) -> bytes:
     """Convert with batch fixed to 1: a dynamic batch adds SHAPE/STRIDED_SLICE/PACK ops that TFLM
