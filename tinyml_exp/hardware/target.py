@@ -2,37 +2,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
 from tinyml_exp.config import register_option
+from tinyml_exp.hardware.settings import TargetBenchmark
 
 
 @register_option("target", "board")
 @dataclass
 class Target:
-    """A device a model is meant to run on. Figures come from the vendor's datasheet.
+    """A device a model is meant to run on. Figures come from the vendor's datasheet; `source` in
+    each `conf/target/*.yaml` says which, figure by figure.
 
-    `ram_bytes` / `flash_bytes` are the whole device; `reserved_*_bytes` is what the application,
-    the runtime and the stack keep for themselves, so a model fits when its needs are at most
-    `available_*_bytes`.
+    `ram_bytes` / `flash_bytes` are the whole device (on-chip SRAM; flash the program can use,
+    external QSPI flash included where the board boots from it). `reserved_*_bytes` is what the
+    application keeps for itself whatever the model: RAM for the stack, serial buffers and the
+    runtime's objects (interpreter, op resolver); flash for startup code, drivers, the serial
+    protocol and libc. The model and the inference code (TFLM framework and kernels, or the
+    generated C) are estimated per backend by the profiler, so a model fits when its needs are at
+    most `available_*_bytes` (and its RAM at most `largest_ram_block_bytes`).
     """
 
     name: str = MISSING
     board: str = MISSING  # vendor's board name, e.g. "B-L475E-IOT01A"
     mcu: str = MISSING  # e.g. "STM32L475VG"
-    core: str = MISSING  # cortex-m4 | cortex-m7 | cortex-m33 | cortex-m0plus | xtensa-lx7 | host ...
+    # Cost-model core key: cortex-m4 | cortex-m7 | cortex-m33 | cortex-m0plus | xtensa-lx7 | host
+    core: str = MISSING
     clock_hz: int = MISSING
     flash_bytes: int = MISSING
     ram_bytes: int = MISSING
-    fpu: bool = False
-    dsp: bool = False  # Armv7E-M DSP extension (SIMD MACs such as SMLAD)
+    fpu: bool = False  # single-precision FPU
+    fpu_double: bool = False  # double-precision FPU (Cortex-M7 FPv5-D16)
+    dsp: bool = False  # integer SIMD MACs: Armv7E-M/Armv8-M DSP extension (SMLAD); ESP32-S3 PIE
     active_power_mw: float | None = None  # typical run-mode power at clock_hz, where known
+    power_source: str = ""  # where active_power_mw comes from, and whether measured or datasheet
     reserved_ram_bytes: int = 0
     reserved_flash_bytes: int = 0
+    largest_ram_block_bytes: int | None = None  # largest contiguous SRAM; null: all of ram_bytes
+    count_unit: str = "cycles"  # what the board's counter measures: cycles | instructions (QEMU)
     firmware_board: str | None = None  # firmware/boards/<name>, null when there is no port
     emulated: bool = False
+    # Defaults of benchmark.port / baudrate / flash / timeout_s for this board.
+    benchmark: TargetBenchmark = field(default_factory=TargetBenchmark)
     source: str = ""  # where the figures come from (datasheet, reference manual)
 
     @property

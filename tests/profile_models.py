@@ -1,0 +1,163 @@
+"""Tiny float32 `.tflite` models built directly with the flatbuffer schema, for profiler tests.
+
+Hand-built so every figure (shapes, MACs, bytes) is known by construction and no TensorFlow
+import is needed; the TFLM interpreter runs them, so arena tests use a real runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FLOAT32, INT32, INT8 = 0, 2, 9
+VALID = 1
+
+
+@dataclass
+class _Builder:
+    tensors: list = field(default_factory=list)
+    buffers: list = field(default_factory=list)
+    operators: list = field(default_factory=list)
+    opcodes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from ai_edge_litert import schema_py_generated as s
+
+        self.s = s
+        self.buffers.append(s.BufferT())  # buffer 0: the empty buffer of variable tensors
+
+    def tensor(self, shape: tuple[int, ...], data: np.ndarray | None = None, type_code: int = FLOAT32) -> int:
+        t = self.s.TensorT()
+        t.shape, t.type, t.name = list(shape), type_code, f"t{len(self.tensors)}"
+        t.buffer = 0
+        if data is not None:
+            buffer = self.s.BufferT()
+            buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
+            self.buffers.append(buffer)
+            t.buffer = len(self.buffers) - 1
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def op(
+        self, name: str, inputs: list[int], outputs: list[int], options=None, options_type: int = 0
+    ) -> None:
+        code = getattr(self.s.BuiltinOperator, name)
+        if code not in self.opcodes:
+            opcode = self.s.OperatorCodeT()
+            opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = code, min(code, 127), 1
+            self.opcodes[code] = (len(self.opcodes), opcode)
+        op = self.s.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = self.opcodes[code][0], inputs, outputs
+        op.builtinOptionsType, op.builtinOptions = options_type, options
+        self.operators.append(op)
+
+    def finish(self, inputs: list[int], outputs: list[int]) -> bytes:
+        import flatbuffers
+
+        s = self.s
+        subgraph = s.SubGraphT()
+        subgraph.tensors, subgraph.operators = self.tensors, self.operators
+        subgraph.inputs, subgraph.outputs, subgraph.name = inputs, outputs, "main"
+        model = s.ModelT()
+        model.version, model.description = 3, "profile test model"
+        model.subgraphs, model.buffers = [subgraph], self.buffers
+        model.operatorCodes = [code for _, code in sorted(self.opcodes.values(), key=lambda p: p[0])]
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())
+
+
+def _weights(*shape: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-0.5, 0.5, shape).astype(np.float32)
+
+
+def fc_model(inputs: int = 8, units: int = 4) -> bytes:
+    """input (1, inputs) -> FULLY_CONNECTED(units) -> (1, units). MACs = inputs · units."""
+    b = _Builder()
+    s = b.s
+    x = b.tensor((1, inputs))
+    w = b.tensor((units, inputs), _weights(units, inputs))
+    bias = b.tensor((units,), np.zeros(units, np.float32))
+    y = b.tensor((1, units))
+    b.op(
+        "FULLY_CONNECTED",
+        [x, w, bias],
+        [y],
+        s.FullyConnectedOptionsT(),
+        s.BuiltinOptions.FullyConnectedOptions,
+    )
+    return b.finish([x], [y])
+
+
+def cnn_model(size: int = 6, in_c: int = 2, filters: int = 3, units: int = 5) -> bytes:
+    """(1,size,size,in_c) -> CONV_2D 3×3 VALID (filters) -> MAX_POOL 2×2 -> RESHAPE -> FC(units)
+    -> SOFTMAX. With the defaults: conv MACs 4·4·3·(3·3·2) = 864, FC 12·5 = 60."""
+    b = _Builder()
+    s = b.s
+    out = size - 2
+    pooled = out // 2
+    flat = pooled * pooled * filters
+    x = b.tensor((1, size, size, in_c))
+    w = b.tensor((filters, 3, 3, in_c), _weights(filters, 3, 3, in_c))
+    bias = b.tensor((filters,), np.zeros(filters, np.float32))
+    conv = b.tensor((1, out, out, filters))
+    conv_opts = s.Conv2DOptionsT()
+    conv_opts.padding, conv_opts.strideW, conv_opts.strideH, conv_opts.fusedActivationFunction = (
+        VALID,
+        1,
+        1,
+        1,
+    )
+    b.op("CONV_2D", [x, w, bias], [conv], conv_opts, s.BuiltinOptions.Conv2DOptions)
+    pool = b.tensor((1, pooled, pooled, filters))
+    pool_opts = s.Pool2DOptionsT()
+    pool_opts.padding, pool_opts.strideW, pool_opts.strideH = VALID, 2, 2
+    pool_opts.filterWidth, pool_opts.filterHeight = 2, 2
+    b.op("MAX_POOL_2D", [conv], [pool], pool_opts, s.BuiltinOptions.Pool2DOptions)
+    shape = b.tensor((2,), np.array([1, flat], np.int32), INT32)
+    flat_t = b.tensor((1, flat))
+    b.op("RESHAPE", [pool, shape], [flat_t])
+    fw = b.tensor((units, flat), _weights(units, flat, seed=1))
+    fb = b.tensor((units,), np.zeros(units, np.float32))
+    logits = b.tensor((1, units))
+    b.op(
+        "FULLY_CONNECTED",
+        [flat_t, fw, fb],
+        [logits],
+        s.FullyConnectedOptionsT(),
+        s.BuiltinOptions.FullyConnectedOptions,
+    )
+    probs = b.tensor((1, units))
+    softmax_opts = s.SoftmaxOptionsT()
+    softmax_opts.beta = 1.0
+    b.op("SOFTMAX", [logits], [probs], softmax_opts, s.BuiltinOptions.SoftmaxOptions)
+    return b.finish([x], [probs])
+
+
+def depthwise_model(size: int = 5, channels: int = 4) -> bytes:
+    """(1,size,size,channels) -> DEPTHWISE_CONV_2D 3×3 VALID, multiplier 1. MACs = out²·channels·9."""
+    b = _Builder()
+    s = b.s
+    out = size - 2
+    x = b.tensor((1, size, size, channels))
+    w = b.tensor((1, 3, 3, channels), _weights(1, 3, 3, channels))
+    bias = b.tensor((channels,), np.zeros(channels, np.float32))
+    y = b.tensor((1, out, out, channels))
+    opts = s.DepthwiseConv2DOptionsT()
+    opts.padding, opts.strideW, opts.strideH, opts.depthMultiplier = VALID, 1, 1, 1
+    b.op("DEPTHWISE_CONV_2D", [x, w, bias], [y], opts, s.BuiltinOptions.DepthwiseConv2DOptions)
+    return b.finish([x], [y])
+
+
+def unsupported_model() -> bytes:
+    """A model using an operator neither TFLM nor the C generator implements (SIN is in TFLM; use
+    a builtin TFLM lacks: HASHTABLE_LOOKUP)."""
+    b = _Builder()
+    keys = b.tensor((3,), None, INT32)
+    table_keys = b.tensor((4,), np.arange(4, dtype=np.int32), INT32)
+    values = b.tensor((4, 2), _weights(4, 2))
+    out = b.tensor((3, 2))
+    hits = b.tensor((3,), None, 3)
+    b.op("HASHTABLE_LOOKUP", [keys, table_keys, values], [out, hits])
+    return b.finish([keys], [out, hits])

@@ -1,0 +1,252 @@
+"""`profile_model`: everything the profiler knows about a `.tflite` on a target, without a board.
+
+Figures and their kind (also logged as the `profile.figure_kinds` tag):
+- computed exactly from the graph: `macs/total`, `params/tflite_total`, `ram/formula_bytes`,
+  `flash/model_bytes`, the per-layer table;
+- measured on this host by the real tflite-micro interpreter: `ram/tflm_arena_bytes`,
+  `ram/tflm_arena_min_bytes` (+ head/tail), `latency/host_tflm_measured_ms`;
+- planned by the C generator: `ram/cgen_activation_bytes`;
+- estimated (the name says so): `flash/estimate*`, `cycles/estimate*` (`cycles/prior_*` before
+  calibration), `latency/estimate*`, `throughput/estimate*`, `energy/estimate*`,
+  `ram/estimate_bytes` (the chosen backend's RAM need: TFLM arena minimum, or the C buffer).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tinyml_exp.profile.calibration import BUILTIN_POINTS, CalibrationPoint, Scale, fit_scales
+from tinyml_exp.profile.costmodel import CORES, WorkItem, backend_available, cost_dtype, model_cycles
+from tinyml_exp.profile.footprint import FlashEstimate, estimate_flash
+from tinyml_exp.profile.layers import LayerProfile, analyze_layers, formula_peak, model_dtype
+from tinyml_exp.profile.memory import ArenaReport, measure_arena
+from tinyml_exp.profile.operators import BACKENDS, OperatorCheck, check_operators
+from tinyml_exp.profile.verdict import Verdict, decide
+from tinyml_exp.tflite_graph import read_graph
+
+if TYPE_CHECKING:
+    from tinyml_exp.hardware.target import Target
+
+log = logging.getLogger(__name__)
+
+FIGURE_KINDS = (
+    "computed: macs/total params/tflite_total ram/formula_bytes flash/model_bytes; "
+    "measured on host by tflite-micro: ram/tflm_arena_* latency/host_tflm_measured_ms; "
+    "planned by cgen: ram/cgen_activation_bytes; "
+    "estimated: */estimate* cycles/prior_* ram/estimate_bytes"
+)
+
+
+@dataclass
+class BackendEstimate:
+    """Cycle-model output for one backend (None cycles: the backend does not exist for the core)."""
+
+    layer_cycles: list[float] | None
+    prior_total: float | None  # before calibration
+    scale: Scale | None = None
+
+    @property
+    def total(self) -> float | None:
+        if self.layer_cycles is None:
+            return None
+        return sum(self.layer_cycles)
+
+
+@dataclass
+class ProfileResult:
+    """The profile of one model on one target; `metrics` / `tags` are ready for MLflow."""
+
+    name: str
+    target: Target
+    backend: str
+    dtype: str
+    model_bytes: int
+    layers: list[LayerProfile]
+    estimates: dict[str, BackendEstimate]
+    arena: ArenaReport | None
+    flash: FlashEstimate
+    operators: OperatorCheck
+    verdict: Verdict
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def layer_cycles(self, backend: str | None = None) -> list[float] | None:
+        return self.estimates[backend or self.backend].layer_cycles
+
+    def write_artifacts(self, out_dir: Path, plot: bool = True) -> dict[str, Path]:
+        """Per-layer CSV and markdown, the operator check, and (with `plot`) the memory PNG."""
+        from tinyml_exp.profile.report import write_artifacts
+
+        return write_artifacts(self, Path(out_dir), plot)
+
+    def summary(self) -> str:
+        from tinyml_exp.profile.report import summary_text
+
+        return summary_text(self)
+
+
+def _work(layers: list[LayerProfile]) -> list[WorkItem]:
+    return [
+        WorkItem(
+            op=layer.op,
+            dtype=cost_dtype(layer.dtype),
+            mac_class=layer.mac_class,
+            macs=layer.macs,
+            window_ops=layer.window_ops,
+            elements=layer.elements,
+            copy_bytes=layer.copy_bytes,
+        )
+        for layer in layers
+    ]
+
+
+def calibration_point(result: ProfileResult, measured: float, source: str) -> CalibrationPoint:
+    """A calibration point from a profile and the count measured for it on `result.target`
+    (cycles, or instructions on a QEMU target), for `result.backend`."""
+    work = _work(result.layers)
+    return CalibrationPoint(
+        target=result.target.name,
+        backend=result.backend,
+        dtype=cost_dtype(result.dtype),
+        work=tuple(work),
+        measured=float(measured),
+        source=source,
+    )
+
+
+def _estimates(
+    layers: list[LayerProfile], target: Target, scales: dict[tuple[str, str], Scale]
+) -> dict[str, BackendEstimate]:
+    core = CORES[target.core]
+    # QEMU counts instructions: divide cycles by the core's CPI so estimate and count compare.
+    per_count = core.cpi if target.count_unit == "instructions" else 1.0
+    work, dtype = _work(layers), cost_dtype(model_dtype(layers))
+    estimates = {}
+    for backend in BACKENDS:
+        if not backend_available(backend, target.core):
+            estimates[backend] = BackendEstimate(None, None)
+            continue
+        cycles = [c / per_count for c in model_cycles(work, backend, target.core, target.fpu, target.dsp)]
+        scale = scales.get((backend, dtype))
+        prior = sum(cycles)
+        if scale is not None:
+            cycles = [c * scale.factor for c in cycles]
+        estimates[backend] = BackendEstimate(cycles, prior, scale)
+    return estimates
+
+
+def _ram_need(backend: str, arena: ArenaReport | None, flash: FlashEstimate) -> int | None:
+    if backend == "cgen":
+        return flash.cgen.activation_bytes if flash.cgen is not None else None
+    if arena is None or not arena.ok:
+        return None
+    return arena.min_bytes or arena.total_bytes
+
+
+def _runtime_error(
+    backend: str, unsupported: tuple[str, ...], arena: ArenaReport | None, flash: FlashEstimate
+) -> str:
+    """Why the backend cannot run a model whose operators it does list (types, options, ...)."""
+    if unsupported:
+        return ""  # the verdict names the operators
+    if backend == "cgen":
+        return flash.cgen_error if flash.cgen is None else ""
+    return arena.error if arena is not None and not arena.ok else ""
+
+
+def check_profile_config(profile: Any, target: Target) -> None:
+    """Set-up check of the `profile` keys against the target (raises `ConfigError`)."""
+    from tinyml_exp.errors import ConfigError
+
+    if profile.backend not in BACKENDS:
+        raise ConfigError(f"profile.backend={profile.backend!r} is not one of {', '.join(BACKENDS)}")
+    if target.core not in CORES:
+        raise ConfigError(
+            f"target.core={target.core!r} (target {target.name}) has no cost model; expected one of {', '.join(CORES)}"
+        )
+    if not backend_available(profile.backend, target.core):
+        raise ConfigError(
+            f"profile.backend={profile.backend!r} does not exist for target.core={target.core!r}; "
+            "use profile.backend=cgen or tflm_reference"
+        )
+    if target.count_unit not in ("cycles", "instructions"):
+        raise ConfigError(f"target.count_unit={target.count_unit!r} must be 'cycles' or 'instructions'")
+    if profile.probe_timeout_s <= 0:
+        raise ConfigError(f"profile.probe_timeout_s={profile.probe_timeout_s!r} must be > 0")
+
+
+def profile_model(
+    tflite: bytes | str | Path,
+    target: Target,
+    *,
+    backend: str = "cgen",
+    name: str | None = None,
+    arena: bool = True,
+    arena_probe: bool = True,
+    probe_timeout_s: float = 60.0,
+    calibration: list[CalibrationPoint] | None = None,
+    calibrate: bool = True,
+    cache_dir: Path | None = None,
+) -> ProfileResult:
+    """Profile `tflite` (bytes or a path) for `target`.
+
+    `backend` picks the figures behind `cycles/estimate`, `flash/estimate_bytes`,
+    `ram/estimate_bytes` and the verdict. `arena` runs the TFLM interpreter (child process);
+    `arena_probe` also bisects the smallest arena. `calibration` adds measured points to the
+    built-in ones (`calibrate=False` ignores all). Never raises because a model does not fit or a
+    backend cannot run it; raises `ValueError` for an unknown backend / core and
+    `TFLiteGraphError` for a file that is not a model.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"profile.backend={backend!r}; expected one of {', '.join(BACKENDS)}")
+    if target.core not in CORES:
+        raise ValueError(f"target.core={target.core!r} has no cost model; expected one of {', '.join(CORES)}")
+    if isinstance(tflite, (str, Path)):
+        name = name or Path(tflite).name
+        tflite = Path(tflite).read_bytes()
+    graph = read_graph(tflite)
+    layers = analyze_layers(graph)
+    operators = check_operators(graph)
+    cpi = CORES[target.core].cpi if target.count_unit == "instructions" else 1.0
+    points = [*BUILTIN_POINTS, *(calibration or [])] if calibrate else []
+    scales = fit_scales(points, target.name, target.core, target.fpu, target.dsp, cpi)
+    arena_report = None
+    if arena:
+        arena_report = measure_arena(
+            tflite, probe=arena_probe, timeout_s=probe_timeout_s, cache_dir=cache_dir
+        )
+    flash = estimate_flash(tflite, [n for n, _ in graph.opcodes])
+    unsupported = operators.unsupported.get(backend, ())
+    ram_need = _ram_need(backend, arena_report, flash)
+    error = _runtime_error(backend, unsupported, arena_report, flash)
+    verdict = decide(target, backend, ram_need, flash.per_backend.get(backend), unsupported, error)
+    result = ProfileResult(
+        name=name or "model.tflite",
+        target=target,
+        backend=backend,
+        dtype=model_dtype(layers),
+        model_bytes=len(tflite),
+        layers=layers,
+        estimates=_estimates(layers, target, scales),
+        arena=arena_report,
+        flash=flash,
+        operators=operators,
+        verdict=verdict,
+    )
+    from tinyml_exp.profile.report import result_metrics, result_tags
+
+    result.metrics = result_metrics(result)
+    result.tags = result_tags(result)
+    log.info(
+        "profile %s on %s: %d MACs, formula %d B, fits=%s (%s)",
+        result.name,
+        target.name,
+        result.metrics["macs/total"],
+        formula_peak(layers)[0],
+        verdict.fits,
+        verdict.reason,
+    )
+    return result
