@@ -28,7 +28,10 @@ CORE = FIRMWARE_DIR / "core"
 HOST = FIRMWARE_DIR / "tests" / "host"
 SOURCES = [
     HOST / "host_driver.c",
-    *(CORE / name for name in ("tme_crc.c", "tme_proto.c", "tme_app.c", "tme_runner.c")),
+    *(
+        CORE / name
+        for name in ("tme_crc.c", "tme_proto.c", "tme_app.c", "tme_mlperf.c", "tme_fmt.c", "tme_runner.c")
+    ),
     FIXTURE_MODEL_DIR / "model.c",
 ]
 CFLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-omit-frame-pointer"]

@@ -3,12 +3,14 @@
 #include <string.h>
 
 #include "model.h"
+#include "tme_mlperf.h"
 #include "tme_port.h"
 #include "tme_runner.h"
 
 /*
  * Requests are received into one buffer, sized for the model input; at least this many bytes so
  * that ECHO can exercise the link (and the host can test it) even for a model with a tiny input.
+ * The text dialect's `db` commands load the input into the same buffer.
  */
 #define TME_APP_ECHO_MIN_BYTES 256U
 #define TME_APP_RX_BYTES \
@@ -37,6 +39,7 @@ void tme_app_init(tme_proto_write_fn write, void *ctx)
 {
     tme_proto_parser_init(&tme_app_parser, tme_app_rx, (uint16_t)TME_APP_RX_BYTES);
     tme_proto_writer_init(&tme_app_writer, write, ctx);
+    tme_mlperf_init(write, ctx, tme_app_rx, TME_APP_RX_BYTES);
 }
 
 void tme_app_send_boot(void)
@@ -123,6 +126,13 @@ static void tme_app_dispatch(const tme_proto_parser_t *frame)
 void tme_app_feed(const uint8_t *data, size_t len)
 {
     for (size_t i = 0U; i < len; i++) {
+        /* Dialect choice (PROTOCOL.md §6): between frames, printable ASCII is a text command. */
+        if (tme_mlperf_line_active() ||
+            (tme_proto_parser_hunting(&tme_app_parser) && tme_mlperf_starts_line(data[i]))) {
+            if (tme_mlperf_feed(data[i])) {
+                continue;
+            }
+        }
         tme_proto_event_t event = tme_proto_parser_feed(&tme_app_parser, data[i]);
         if (event == TME_PROTO_EVENT_FRAME) {
             tme_app_dispatch(&tme_app_parser);

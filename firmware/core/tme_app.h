@@ -1,7 +1,8 @@
 /*
  * The device side of the protocol: feeds received bytes to the frame parser and answers each
- * frame (IDENTIFY, INFER, ECHO, errors). Board-independent: replies leave through the write
- * callback given to tme_app_init, so the host compiles this module for tests as well.
+ * frame (IDENTIFY, INFER, ECHO, errors); printable ASCII between frames goes to the MLPerf Tiny
+ * text dialect (tme_mlperf.h). Board-independent: replies leave through the write callback given
+ * to tme_app_init, so the host compiles this module for tests as well.
  */
 #ifndef TME_APP_H
 #define TME_APP_H

@@ -17,6 +17,8 @@
  * OPTIONAL:
  *   TME_PORT_HAVE_IDLE 1      the board implements tme_port_idle(); without it the main loop
  *                             busy-polls tme_port_uart_read().
+ *   TME_PORT_COUNTER_HZ       counter ticks per second, for the text dialect's microsecond
+ *                             timestamps (m-lap-us); defaults to TME_PORT_CLOCK_HZ (a cycle counter).
  */
 #ifndef TME_PORT_H
 #define TME_PORT_H
@@ -48,6 +50,12 @@
 #endif
 #ifndef TME_PORT_HAVE_IDLE
 #define TME_PORT_HAVE_IDLE 0
+#endif
+#ifndef TME_PORT_COUNTER_HZ
+#define TME_PORT_COUNTER_HZ TME_PORT_CLOCK_HZ
+#endif
+#if (TME_PORT_COUNTER_HZ) == 0
+#error "TME_PORT_COUNTER_HZ (or TME_PORT_CLOCK_HZ) must be > 0: the counter's ticks per second"
 #endif
 
 /* Clocks, UART (with its receive interrupt), the counter. Called once, first thing in main(). */

@@ -135,6 +135,11 @@ tme_proto_event_t tme_proto_parser_feed(tme_proto_parser_t *parser, uint8_t byte
     }
 }
 
+int tme_proto_parser_hunting(const tme_proto_parser_t *parser)
+{
+    return parser->state == TME_PROTO_STATE_HUNT;
+}
+
 void tme_proto_writer_init(tme_proto_writer_t *writer, tme_proto_write_fn write, void *ctx)
 {
     writer->write = write;

@@ -85,6 +85,9 @@ void tme_proto_parser_init(tme_proto_parser_t *parser, uint8_t *payload, uint16_
  */
 tme_proto_event_t tme_proto_parser_feed(tme_proto_parser_t *parser, uint8_t byte);
 
+/* True while the parser is between frames, discarding bytes until a start marker. */
+int tme_proto_parser_hunting(const tme_proto_parser_t *parser);
+
 /* Output side: frames are streamed through a write callback, with no frame-sized buffer. */
 typedef void (*tme_proto_write_fn)(void *ctx, const uint8_t *data, size_t len);
 

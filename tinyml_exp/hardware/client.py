@@ -114,6 +114,7 @@ class DeviceClient:
         except (serial.SerialException, OSError) as e:
             raise DeviceLinkError(f"cannot flush {self._port.name}: {e}") from e
         self._pending.clear()
+        self._decoder.discard()  # a frame cut short before the handshake never completes
         pings, filler = 0, 0
         while time.monotonic() < deadline:
             self._write(bytes(filler) + protocol.encode_frame(Command.IDENTIFY, HANDSHAKE_SEQ))

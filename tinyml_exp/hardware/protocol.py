@@ -121,7 +121,9 @@ class FrameDecoder:
     `feed()` accepts any chunking of the byte stream and returns the complete, checked frames.
     Bytes before a start marker, headers failing their CRC-8 and frames failing their CRC-32 are
     dropped (counted in `stats`) and the hunt restarts at the next start marker, so a stream that
-    begins mid-frame or holds garbage recovers by itself.
+    begins mid-frame or holds garbage recovers by itself. After a CRC-32 failure the hunt resumes
+    right after the failed frame's start marker, not after its claimed length: when bytes were
+    lost, the next real frame begins inside that length.
     """
 
     def __init__(self) -> None:
@@ -134,6 +136,11 @@ class FrameDecoder:
             return HEADER_BYTES - len(self._buffer)
         length = int.from_bytes(self._buffer[4:6], "little")
         return max(1, HEADER_BYTES + length + CRC_BYTES - len(self._buffer))
+
+    def discard(self) -> None:
+        """Forgets a partially received frame (after a timeout: its missing bytes never come)."""
+        self.stats.dropped_bytes += len(self._buffer)
+        self._buffer.clear()
 
     def feed(self, data: bytes) -> list[Frame]:
         self._buffer += data
@@ -159,17 +166,24 @@ class FrameDecoder:
             if len(self._buffer) < total:
                 return frames
             frame_bytes = bytes(self._buffer[:total])
+            if not self._crc_ok(frame_bytes):
+                self.stats.dropped_bytes += 1
+                del self._buffer[:1]  # resume the hunt inside the rejected frame
+                continue
             del self._buffer[:total]
-            frame = self._check(frame_bytes)
+            frame = self._check_version(frame_bytes)
             if frame is not None:
                 frames.append(frame)
 
-    def _check(self, frame_bytes: bytes) -> Frame | None:
-        body, trailer = frame_bytes[1:-CRC_BYTES], frame_bytes[-CRC_BYTES:]
-        if zlib.crc32(body) != int.from_bytes(trailer, "little"):
-            self.stats.bad_crcs += 1
-            log.debug("dropped a frame failing its CRC-32: %s", frame_bytes[:16].hex())
-            return None
+    def _crc_ok(self, frame_bytes: bytes) -> bool:
+        if zlib.crc32(frame_bytes[1:-CRC_BYTES]) == int.from_bytes(frame_bytes[-CRC_BYTES:], "little"):
+            return True
+        self.stats.bad_crcs += 1
+        log.debug("dropped a frame failing its CRC-32: %s", frame_bytes[:16].hex())
+        return False
+
+    def _check_version(self, frame_bytes: bytes) -> Frame | None:
+        body = frame_bytes[1:-CRC_BYTES]
         if body[0] != PROTOCOL_VERSION:
             self.stats.bad_versions += 1
             log.warning("dropped a frame of protocol version %d (expected %d)", body[0], PROTOCOL_VERSION)

@@ -19,6 +19,9 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "make": "make",
     "gcc": "gcc",
     "qemu-system-arm": "qemu-system-arm",
+    "st-flash": "stlink-tools",  # flashing the B-L475E-IOT01A (benchmark.flash)
+    "openocd": "openocd",
+    "socat": "socat",
 }
 FIRMWARE_BUILD_TOOLS = (
     "make",

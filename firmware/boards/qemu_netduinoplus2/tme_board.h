@@ -15,6 +15,8 @@
 #define TME_PORT_COUNTER_UNIT TME_COUNTER_UNIT_INSTRUCTIONS
 /* TIM2_CNT: TIMx_CNT of TIM2 (RM0090, general-purpose timers TIM2..TIM5) */
 #define TME_PORT_COUNTER_READ() (*(volatile uint32_t *)0x40000024U)
+/* TIM2 ticks at 1 GHz of QEMU's virtual clock: the MLPerf dialect's m-lap-us are emulated time. */
+#define TME_PORT_COUNTER_HZ 1000000000U
 #define TME_PORT_HAVE_IDLE 1
 
 #endif /* TME_BOARD_H */

@@ -11,5 +11,7 @@
 #define TME_HOST_COUNTER_STEP 1000U
 uint32_t tme_host_counter_read(void);
 #define TME_PORT_COUNTER_READ() tme_host_counter_read()
+/* One tick per microsecond, so the text dialect's m-lap-us values are the raw counter. */
+#define TME_PORT_COUNTER_HZ 1000000U
 
 #endif /* TME_BOARD_H */

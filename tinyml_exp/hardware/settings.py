@@ -1,0 +1,123 @@
+"""The `firmware:` and `benchmark:` config keys (schemas and their set-up checks).
+
+Per-target defaults: `benchmark.port`, `baudrate`, `flash` and `timeout_s` default to the target's
+`target.benchmark.*` (see `TargetBenchmark` and `conf/target/*.yaml`), so `target=b_l475e_iot01a`
+knows its ST-LINK port and flash tool while `benchmark.port=...` still overrides either.
+
+Kept free of heavy imports: `tinyml_exp.config` imports this module to build the schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tinyml_exp.errors import ConfigError
+
+if TYPE_CHECKING:
+    from tinyml_exp.hardware.target import Target
+
+REFERENCES = ("tflite", "tflm")
+
+
+@dataclass
+class TargetBenchmark:
+    """How the benchmark reaches a board unless `benchmark.*` says otherwise."""
+
+    # tty path or any pyserial URL (socket://host:port, rfc2217://...); null on an emulated target:
+    # start QEMU with the run's firmware on a free local port.
+    port: str | None = None
+    baudrate: int = 115200
+    # Flash command template, split like a shell line, with {elf} {bin} {port} substituted;
+    # null: the board is flashed already (or is emulated).
+    flash: str | None = None
+    timeout_s: float = 5.0  # one request: send the input, run the model, receive the output
+
+
+@dataclass
+class FirmwareConfig:
+    """`firmware:` — generate the model's C, build the benchmark firmware, log its size."""
+
+    # null: build when the target has a firmware port (target.firmware_board) and the ARM toolchain
+    # is installed, else tag the run firmware_skipped=<reason>; true: required (a missing toolchain
+    # fails the run); false: never.
+    enabled: bool | None = None
+    # generate_c(reference=...): "tflite" is bit-exact with the TFLite interpreter's reference
+    # kernels (what the benchmark compares against); "tflm" with TFLite Micro's.
+    reference: str = "tflite"
+    build_dir: str | None = None  # null: <run output dir>/firmware/build
+    jobs: int = 2  # parallel make jobs
+    # Also build the firmware with no model (firmware/tests/null_model): flash/firmware_app_bytes,
+    # and flash/firmware_model_bytes = what the model and its code add (compared with the profile's
+    # flash/estimate_bytes as error/flash_estimate_pct).
+    measure_app: bool = True
+
+
+@dataclass
+class BenchmarkConfig:
+    """`benchmark:` — run the firmware on the target and stream the test set through it."""
+
+    enabled: bool = False
+    port: Any = "${target.benchmark.port}"  # str | None; see TargetBenchmark.port
+    baudrate: Any = "${target.benchmark.baudrate}"
+    flash: Any = "${target.benchmark.flash}"  # str | None; null: do not flash
+    timeout_s: Any = "${target.benchmark.timeout_s}"
+    samples: int | None = None  # null: the whole test split
+    warmup: int = 1  # inferences of the first sample before measuring (caches, branch predictors)
+    repeats: int = 1  # inferences per sample; the sample's count is their median
+    retries: int = 3  # per sample, after a timeout, a corrupted reply, a device reset or a lost link
+    connect_timeout_s: float = 20.0  # first answer after the port opens (or QEMU starts)
+    # Clock for latency/ms and throughput/fps from the counts; null: target.clock_hz. On QEMU the
+    # count is instructions, so latency is instructions / clock_hz (tag latency.basis says so).
+    clock_hz: int | None = None
+    progress: bool = True  # progress bar while streaming (only on a terminal)
+
+
+def firmware_wanted(firmware: Any, target: Target) -> bool:
+    """Whether the run tries to build firmware (see FirmwareConfig.enabled)."""
+    if firmware.enabled is False:
+        return False
+    return bool(target.firmware_board) or firmware.enabled is True
+
+
+def check_hardware_config(cfg: Any, target: Target) -> None:
+    """Set-up checks of `firmware.*` and `benchmark.*` against the target (raises ConfigError)."""
+    fw, bench = cfg.firmware, cfg.benchmark
+    if fw.reference not in REFERENCES:
+        raise ConfigError(f"firmware.reference={fw.reference!r} is not one of {', '.join(REFERENCES)}")
+    if fw.jobs < 1:
+        raise ConfigError(f"firmware.jobs={fw.jobs!r} must be >= 1")
+    if fw.enabled is True and not target.firmware_board:
+        raise ConfigError(
+            f"firmware.enabled=true but target {target.name!r} has no firmware port (target.firmware_board "
+            "is null); choose target=qemu_netduinoplus2 or target=b_l475e_iot01a"
+        )
+    if not bench.enabled:
+        return
+    if not target.firmware_board:
+        raise ConfigError(
+            f"benchmark.enabled=true needs a target with a firmware port; target {target.name!r} has none "
+            "(target.firmware_board is null): use target=qemu_netduinoplus2 or target=b_l475e_iot01a"
+        )
+    if fw.enabled is False:
+        raise ConfigError(
+            "benchmark.enabled=true runs the run's firmware: set firmware.enabled=true (or leave it null)"
+        )
+    if bench.port is None and not target.emulated:
+        raise ConfigError(
+            f"benchmark.port is not set for the real board {target.name!r}: give its serial port, "
+            "e.g. benchmark.port=/dev/ttyACM0 (or a pyserial URL such as socket://host:port)"
+        )
+    for key, value, minimum in (
+        ("samples", bench.samples, 1),
+        ("warmup", bench.warmup, 0),
+        ("repeats", bench.repeats, 1),
+        ("retries", bench.retries, 0),
+        ("baudrate", bench.baudrate, 1),
+        ("clock_hz", bench.clock_hz, 1),
+    ):
+        if value is not None and value < minimum:
+            raise ConfigError(f"benchmark.{key}={value!r} must be >= {minimum}")
+    for key in ("timeout_s", "connect_timeout_s"):
+        if not bench[key] > 0:
+            raise ConfigError(f"benchmark.{key}={bench[key]!r} must be > 0")
