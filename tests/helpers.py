@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,17 @@ from tinyml_exp.config import store_schemas
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
-def compose_config(overrides: list[str] | None = None) -> DictConfig:
-    """The app's real config (conf/ + schemas), composed as the CLI would compose it."""
+def compose_config(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:
+    """The app's real config (conf/ + schemas), composed as the CLI would compose it; with the
+    `hydra` node (launcher, sweeper, ...) when `with_hydra`."""
     store_schemas()
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides or [])
+        return compose(config_name="config", overrides=overrides or [], return_hydra_config=with_hydra)
+
+
+def options(group: str) -> tuple[str, ...]:
+    """The options of a config group: the YAML files in conf/<group>/."""
+    return tuple(sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml")))
 
 
 def tiny_overrides(tmp_path: Path) -> list[str]:
@@ -29,6 +36,13 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
         f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
         f"cache.dir={tmp_path}/cache",
     ]
+
+
+def default_sigint() -> None:
+    """`preexec_fn` for children a test interrupts: Ctrl-C must reach them even when the test runner
+    was started with SIGINT ignored (background job of a shell), since Python only installs its
+    KeyboardInterrupt handler over SIG_DFL."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def require_commands(*commands: str) -> pytest.MarkDecorator:

@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import tiny_overrides
+from tests.helpers import default_sigint, tiny_overrides
 
 REPO = Path(__file__).resolve().parents[1]
+
+
 FOUNDATION_METRICS = (
     "accuracy/keras",
     "loss/keras",
@@ -104,6 +106,7 @@ def test_ctrl_c_during_training_keeps_the_run_marked_unfinished(tmp_path: Path) 
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=default_sigint,
     )
     db = tmp_path / "mlflow.db"
     deadline = time.time() + 120

@@ -25,8 +25,23 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 store_schemas()
 
 
+# What a sweeper gets for a job that failed or does not fit when sweep.require_fit is set.
+_WORST = {"maximize": float("-1e12"), "minimize": float("1e12")}
+
+
+def objective_values(cfg: DictConfig, metrics: dict[str, float], fits: bool) -> float | list[float]:
+    """The values `sweep.objectives` names, in order (a float when there is one objective)."""
+    values = []
+    for name, direction in cfg.sweep.objectives.items():
+        value = metrics.get(name)
+        if value is None or (cfg.sweep.require_fit and not fits):
+            value = _WORST[direction]
+        values.append(float(value))
+    return values[0] if len(values) == 1 else values
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def _run(cfg: DictConfig) -> float | None:
+def _run(cfg: DictConfig) -> float | list[float] | None:
     from tinyml_exp.pipeline import run_experiment
 
     hydra_cfg = HydraConfig.get()
@@ -36,9 +51,9 @@ def _run(cfg: DictConfig) -> float | None:
         # A user-fixable problem: one line, no traceback. In a sweep the other jobs go on.
         log.error("%s", e)
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            return None
+            return objective_values(cfg, {}, fits=False)
         sys.exit(1)
-    return summary.metrics.get("accuracy/tflite")
+    return objective_values(cfg, summary.metrics, summary.tags.get("fits_target", "true") == "true")
 
 
 HELP_HEADER = """tinyml_exp: train, compress, export and measure TinyML models; every run logged to MLflow.

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from tinyml_exp.hardware.settings import BenchmarkConfig, FirmwareConfig
+
 T = TypeVar("T")
 
 # Modules whose classes register config options; importing them runs the decorators.
@@ -73,6 +75,19 @@ class EvaluateConfig:
 
 
 @dataclass
+class ProfileConfig:
+    enabled: bool = True
+    # Backend whose figures feed cycles/estimate, flash/estimate_bytes and the fit verdict:
+    # tflm_reference | tflm_cmsis_nn | cgen (the others are logged with a _<backend> suffix).
+    backend: str = "cgen"
+    arena_probe: bool = True  # smallest TFLM arena that runs, bisected in a child process
+    probe_timeout_s: float = 60.0  # per child-process reply
+    calibrate: bool = True  # scale estimates by measured points for the target (profile/calibration.py)
+    calibration_file: str | None = None  # extra measured points (YAML list), see profile/calibration.py
+    plot: bool = True
+
+
+@dataclass
 class TrackingConfig:
     # Relative sqlite paths resolve against the directory the user runs from.
     uri: str = "sqlite:///mlflow.db"
@@ -87,6 +102,16 @@ class CacheConfig:
 
 
 @dataclass
+class SweepConfig:
+    # Skip a job whose identical config already has a FINISHED run in the experiment.
+    resume: bool = False
+    # Values a job returns to the sweeper, in order: metric name -> "maximize" | "minimize".
+    objectives: dict[str, str] = field(default_factory=lambda: {"accuracy/tflite": "maximize"})
+    # A model that does not fit the target scores the worst value on every objective.
+    require_fit: bool = False
+
+
+@dataclass
 class Config:
     seed: int = 0
     dataset: Any = MISSING
@@ -96,8 +121,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 _STORED = False

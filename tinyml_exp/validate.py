@@ -31,6 +31,13 @@ def validate(cfg: DictConfig, options: Options) -> None:
     if cfg.export.representative_samples < 0:
         raise ConfigError(f"export.representative_samples={cfg.export.representative_samples!r} must be ≥ 0")
     options.compression.validate()
+    if cfg.profile.enabled:
+        from tinyml_exp.profile.profiler import check_profile_config
+
+        check_profile_config(cfg.profile, options.target)
+    from tinyml_exp.hardware.settings import check_hardware_config
+
+    check_hardware_config(cfg, options.target)
     if options.compression.quantize == "int8" and cfg.export.representative_samples == 0:
         quantization_aware = getattr(options.compression, "quantization_aware", False)
         if not quantization_aware:

@@ -52,6 +52,19 @@ def flatten(config: Mapping[str, Any] | DictConfig, prefix: str = "") -> dict[st
     return flat
 
 
+def config_fingerprint(cfg: DictConfig) -> str:
+    """Hash of the resolved config that decides a run's results (where it is logged, whether a
+    sweep resumes and Hydra's own settings left out): two runs with equal fingerprints did the same
+    work."""
+    import hashlib
+    import json
+
+    container = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("tracking", "sweep", "hydra"):
+        container.pop(key, None)
+    return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 class Tracker:
     """An MLflow run. Use as a context manager: FINISHED on success, FAILED on an error (with the
     reason as a tag), KILLED on Ctrl-C; whatever was logged before is kept in every case."""
@@ -63,20 +76,24 @@ class Tracker:
         self.run_id: str | None = None
         self._client = None
 
-    def __enter__(self) -> Tracker:
-        import mlflow
-        from mlflow.tracking import MlflowClient
+    def _connect(self) -> str:
+        """Open the store (creating it and the experiment on first use); the experiment's id."""
+        if self._client is None:
+            import mlflow
+            from mlflow.tracking import MlflowClient
 
-        mlflow.set_tracking_uri(self.uri)
-        self._client = MlflowClient(self.uri)
+            mlflow.set_tracking_uri(self.uri)
+            self._client = MlflowClient(self.uri)
         found = self._client.get_experiment_by_name(self.experiment)
-        if found is None:
-            experiment_id = self._client.create_experiment(
-                self.experiment, artifact_location=artifact_root_for(self.uri)
-            )
-        else:
-            experiment_id = found.experiment_id
-        run = self._client.create_run(experiment_id, run_name=self.run_name)
+        if found is not None:
+            return found.experiment_id
+        return self._client.create_experiment(self.experiment, artifact_location=artifact_root_for(self.uri))
+
+    def __enter__(self) -> Tracker:
+        experiment_id = self._connect()
+        from tinyml_exp.tracking.sweep import sweep_context
+
+        run = self._client.create_run(experiment_id, run_name=self.run_name, tags=sweep_context())
         self.run_id = run.info.run_id
         log.info("MLflow run %s (%s) in %s", self.run_id, run.info.run_name, self.uri)
         return self
@@ -90,8 +107,28 @@ class Tracker:
         else:
             status = "FAILED"
             self.set_tags({"failure_reason": f"{exc_type.__name__}: {exc}"[:5000]})
-        self._client.set_terminated(self.run_id, status=status)
+        self.close(status)
         return False
+
+    def close(self, status: str) -> None:
+        """End the run: FINISHED, FAILED or KILLED (MLflow's statuses)."""
+        self._client.set_terminated(self.run_id, status=status)
+
+    def mark_reused(self, run_id: str) -> None:
+        """Record that the current sweep reuses a run finished earlier (sweep.resume), so the
+        sweep's report includes it."""
+        from tinyml_exp.tracking.sweep import REUSED_TAG_PREFIX, sweep_context
+
+        parent = sweep_context().get("mlflow.parentRunId")
+        if parent:
+            self._client.set_tag(run_id, f"{REUSED_TAG_PREFIX}{parent}", "true")
+
+    def find_finished(self, tags: Mapping[str, str]) -> Any | None:
+        """A FINISHED run (mlflow.entities.Run) of this experiment carrying all `tags`, if any."""
+        experiment_id = self._connect()
+        conditions = [f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"]
+        runs = self._client.search_runs([experiment_id], " and ".join(conditions), max_results=1)
+        return runs[0] if runs else None
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param

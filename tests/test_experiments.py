@@ -1,0 +1,90 @@
+"""Every named study in conf/experiment/ composes, and runs end to end on a fast override."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import CONFIG_DIR, compose_config
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+# Seconds instead of minutes: synthetic data, one epoch, small test split, no TFLM pass.
+FAST = ["dataset=synthetic", "train.epochs=1", "dataset.num_test=100", "evaluate.tflm=false"]
+# Per study: a cut-down sweep (CLI sweep overrides replace the study's own lists).
+CUT_DOWN = {
+    "seed_exercise6": ["compression=none,ptq_int8,pqat"],
+    "targets": ["target=b_l475e_iot01a,pico_rp2040"],
+    "search": ["hydra.sweeper.n_trials=2", "compression=choice(none,ptq_int8)"],
+}
+
+
+def test_every_experiment_is_covered_here() -> None:
+    assert EXPERIMENTS and set(EXPERIMENTS) == set(CUT_DOWN)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_composes_and_every_swept_option_exists(experiment: str) -> None:
+    full = compose_config([f"experiment={experiment}"], with_hydra=True)
+    sweep = full.hydra.sweeper.params or {}
+    assert sweep, f"{experiment} sweeps nothing"
+    groups = {"compression", "target", "architecture", "dataset"}
+    for key, value in sweep.items():
+        if key in groups and "(" not in str(value):  # a plain list of options
+            for option in str(value).split(","):
+                compose_config([f"experiment={experiment}", f"{key}={option.strip()}"])
+        elif key in groups and str(value).startswith("glob("):
+            assert list((Path(CONFIG_DIR) / key).glob("*.yaml"))
+    assert full.tracking.experiment == experiment
+
+
+def test_seed_exercise6_sweeps_every_compression_option() -> None:
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        full = compose(
+            config_name="config", overrides=["experiment=seed_exercise6"], return_hydra_config=True
+        )
+    swept = {m.strip() for m in full.hydra.sweeper.params.compression.split(",")}
+    assert swept == {p.stem for p in (Path(CONFIG_DIR) / "compression").glob("*.yaml")}
+    assert full.hydra.launcher._target_.endswith("JoblibLauncher")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_end_to_end(experiment: str, tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "tinyml_exp",
+        "-m",
+        f"experiment={experiment}",
+        *FAST,
+        *CUT_DOWN[experiment],
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        f"cache.dir={tmp_path}/cache",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    ]
+    done = subprocess.run(
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    children = [r for r in runs if r.data.tags.get("run_kind") != "sweep_parent"]
+    assert len(children) >= 2 and {r.info.status for r in children} == {"FINISHED"}
+    assert (tmp_path / "sweep" / "report" / "summary.md").is_file()
+    if experiment != "search":  # the sweep shares one base model (the search varies the architecture)
+        keys = {r.data.tags["base_model.cache_key"] for r in children}
+        assert len(keys) == 1

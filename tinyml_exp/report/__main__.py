@@ -1,0 +1,5 @@
+import sys
+
+from tinyml_exp.report.cli import main
+
+sys.exit(main())
