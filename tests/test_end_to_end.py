@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -128,3 +129,18 @@ def test_ctrl_c_during_training_keeps_the_run_marked_unfinished(tmp_path: Path) 
     assert run.info.status == "KILLED"
     assert run.data.tags["stage_failed"] == "train"
     assert run.data.metrics["data/train_samples"] > 0
+
+
+def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_check() -> None:
+    from tinyml_exp import interrupt
+
+    interrupt._requested.clear()
+    # What a weakref callback or __del__ does with the handler's exception: print it, carry on.
+    with contextlib.suppress(KeyboardInterrupt):
+        interrupt._handler(signal.SIGINT, None)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
+    finally:
+        interrupt._requested.clear()
+    interrupt.check()  # nothing pending: no exception

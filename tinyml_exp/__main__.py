@@ -15,6 +15,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from tinyml_exp import interrupt
 from tinyml_exp.config import store_schemas
 from tinyml_exp.errors import TinymlExpError
 
@@ -84,6 +85,7 @@ def print_help(overrides: list[str]) -> None:
 
 
 def main() -> None:
+    interrupt.install()
     args = sys.argv[1:]
     if "--help" in args or "-h" in args:
         print_help([a for a in args if not a.startswith("-")])

@@ -20,6 +20,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from tinyml_exp import interrupt
+
 log = logging.getLogger(__name__)
 
 PARENT_RUN_ENV = "TINYML_EXP_PARENT_RUN_ID"
@@ -70,6 +72,10 @@ class MlflowSweepCallback(Callback):
         os.environ[SWEEP_ID_ENV] = sweep_id
         self._install_exit_hooks()
         log.info("sweep %s: MLflow parent run %s", sweep_id, tracker.run_id)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # A Ctrl-C swallowed during the previous job still stops the sweep here.
+        interrupt.check()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self._close("FINISHED")
