@@ -81,3 +81,24 @@ def test_nonsense_values_fail_validation_naming_the_key(override: str, key: str)
         validate(cfg, Options.from_config(cfg))
     value = override.split("=", 1)[1]
     assert key in str(info.value) and value in str(info.value)
+
+
+def test_cli_path_imports_no_heavy_package() -> None:
+    """`--help` and `--cfg job` stay fast only while composing the config imports neither
+    TensorFlow, MLflow nor NumPy (benchmarks/cli_startup.py measures the time)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; sys.argv = ['tinyml_exp', '--cfg', 'job']\n"
+        "import contextlib, io\n"
+        "from tinyml_exp.__main__ import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main()\n"
+        "heavy = sorted({'tensorflow', 'tf_keras', 'mlflow', 'numpy', 'matplotlib'} & set(sys.modules))\n"
+        "print(','.join(heavy))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1:] in ([], [""]), f"imported on the CLI path: {done.stdout}"

@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
+    import numpy as np
     import tf_keras
 
     from tinyml_exp.tflite_graph import Graph, Tensor
@@ -53,6 +52,8 @@ class Kernel:
 
     @property
     def zeros(self) -> int:
+        import numpy as np
+
         return int(self.values.size - np.count_nonzero(self.values))
 
     @property
@@ -61,6 +62,8 @@ class Kernel:
 
     def max_unique(self, per_channel: bool) -> int:
         """Distinct values in the kernel, or in its most varied output channel."""
+        import numpy as np
+
         if not per_channel:
             return len(np.unique(self.values))
         return max(len(np.unique(channel)) for channel in np.moveaxis(self.values, self.output_axis, 0))
@@ -97,6 +100,8 @@ def has_input_axis(layer: tf_keras.layers.Layer) -> bool:
 
 def keras_input_view(kernel: np.ndarray) -> np.ndarray:
     """Keras kernel (…spatial, in, out) -> (out · spatial, in), the TFLite order."""
+    import numpy as np
+
     moved = np.moveaxis(kernel, -1, 0)  # out, …spatial, in
     return moved.reshape(-1, kernel.shape[-2])
 
@@ -127,6 +132,8 @@ def kernel_variable(outer: tf_keras.layers.Layer) -> tf_keras.Variable:
 
 
 def keras_kernels(model: tf_keras.Model) -> list[Kernel]:
+    import numpy as np
+
     kernels = []
     for outer in model.layers:
         layer = unwrap(outer)
@@ -151,6 +158,8 @@ def _constant_input(graph: Graph, tensor_index: int) -> Tensor | None:
 
 
 def tflite_kernels(graph: Graph) -> list[Kernel]:
+    import numpy as np
+
     kernels = []
     for op in graph.operators:
         if op.opcode not in _TFLITE_KERNEL_OPS or len(op.inputs) < 2:
@@ -174,6 +183,8 @@ def sparsity(kernels: list[Kernel]) -> float:
 def m_by_n_violations(kernel: Kernel, m: int, n: int) -> int:
     """Blocks of `n` consecutive weights along the input axis holding more than `n - m` non-zero
     values. Kernels whose input axis is not a multiple of `n` have no whole blocks: not checked."""
+    import numpy as np
+
     rows = kernel.rows_by_input
     if rows is None or rows.shape[-1] % n:
         return 0
@@ -210,6 +221,7 @@ def parameter_counts(model: tf_keras.Model) -> dict[str, float]:
     biases, BatchNormalization statistics). The variables TFMOT wrappers add — quantization
     ranges, step counters, pruning masks — are not parameters of the model and are left out, so a
     QAT model counts the same parameters as its base."""
+    import numpy as np
     from tensorflow_model_optimization.python.core.quantization.keras.quantize_layer import QuantizeLayer
 
     total = nonzero = 0

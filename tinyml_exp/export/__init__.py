@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from tinyml_exp.export.c_header import write_c_header
 from tinyml_exp.export.keras_files import save_keras_files
 from tinyml_exp.export.tflite import TFLiteRecipe, convert
 from tinyml_exp.sizes import factor, file_sizes
 
 if TYPE_CHECKING:
+    import numpy as np
     import tf_keras
 
     from tinyml_exp.config import ExportConfig
