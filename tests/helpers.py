@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,8 @@ from omegaconf import DictConfig
 
 from tinyml_exp.config import store_schemas
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(REPO / "conf")
 
 
 def compose_config(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:
@@ -36,6 +41,24 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
         f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
         f"cache.dir={tmp_path}/cache",
     ]
+
+
+def app_command(*args: str) -> list[str]:
+    """`python -m tinyml_exp ...` with this interpreter: the app exactly as a user starts it."""
+    return [sys.executable, "-m", "tinyml_exp", *args]
+
+
+def app_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), **(extra or {})}
+
+
+def run_app(
+    args: Sequence[str], cwd: Path, timeout: float = 600, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run the app in a subprocess (from `cwd`, output captured as text) and return the result."""
+    return subprocess.run(
+        app_command(*args), cwd=cwd, capture_output=True, text=True, timeout=timeout, env=app_env(env_extra)
+    )
 
 
 def default_sigint() -> None:

@@ -19,7 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.bench_models import labels, quantized_inputs, small_model
-from tests.helpers import require_commands
+from tests.helpers import require_commands, run_app
 from tinyml_exp.evaluate.interpreters import io_specs
 from tinyml_exp.hardware.bench import reference_outputs, stream, summarize
 from tinyml_exp.hardware.build import FIXTURE_MODEL_DIR, build_firmware
@@ -33,7 +33,6 @@ from tinyml_exp.hardware.protocol import CounterUnit
 from tinyml_exp.hardware.qemu import run_qemu
 from tinyml_exp.hardware.session import BenchmarkSettings, open_device, open_port
 
-REPO = Path(__file__).resolve().parents[1]
 QEMU_TOOLS = require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
 pytestmark = [pytest.mark.firmware]
 
@@ -232,14 +231,7 @@ def test_pipeline_with_benchmark_on_qemu_logs_the_device_figures(tmp_path: Path)
         f"cache.dir={tmp_path}/cache",
         f"hydra.run.dir={tmp_path}/out",
     ]
-    done = subprocess.run(
-        [sys.executable, "-m", "tinyml_exp", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    done = run_app(args, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     client, run = _mlflow_run(uri, "tinyml_exp")
     m, tags = run.data.metrics, run.data.tags

@@ -3,15 +3,13 @@ its figures and invariants to MLflow, and the base model is trained once for all
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import run_app
+
 # A small MLP on a small synthetic set: each job takes seconds.
 JOB = [
     "dataset=synthetic",
@@ -38,11 +36,8 @@ COMMON_METRICS = (
 
 @pytest.mark.slow
 def test_sweep_logs_every_method_and_trains_the_base_once(tmp_path: Path) -> None:
-    done = subprocess.run(
+    done = run_app(
         [
-            sys.executable,
-            "-m",
-            "tinyml_exp",
             "-m",
             *JOB,
             "compression=none,ptq_int8,ptq_dynamic,prune_structured,cqat",
@@ -50,11 +45,7 @@ def test_sweep_logs_every_method_and_trains_the_base_once(tmp_path: Path) -> Non
             f"cache.dir={tmp_path}/cache",
             f"hydra.sweep.dir={tmp_path}/sweep",
         ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        tmp_path,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")

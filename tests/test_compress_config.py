@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import compose_config, options, tiny_overrides
+from tests.helpers import compose_config, options, run_app, tiny_overrides
 from tinyml_exp.compress import CompressionMethod
 from tinyml_exp.config import registered_options, to_object
 from tinyml_exp.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = options("compression")
 
 
@@ -83,21 +79,15 @@ def test_qat_family_converts_from_learnt_ranges(name: str) -> None:
 
 
 def test_nonsense_on_the_command_line_fails_before_any_work(tmp_path: Path) -> None:
-    done = subprocess.run(
+    done = run_app(
         [
-            sys.executable,
-            "-m",
-            "tinyml_exp",
             *tiny_overrides(tmp_path),
             "compression=prune_structured",
             "compression.m=5",
             f"hydra.run.dir={tmp_path}/out",
         ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+        tmp_path,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     output = done.stdout + done.stderr
     errors = [line for line in output.splitlines() if "ERROR" in line]

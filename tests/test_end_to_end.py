@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import default_sigint, tiny_overrides
-
-REPO = Path(__file__).resolve().parents[1]
-
+from tests.helpers import app_command, app_env, default_sigint, run_app, tiny_overrides
 
 FOUNDATION_METRICS = (
     "accuracy/keras",
@@ -34,15 +29,8 @@ FOUNDATION_METRICS = (
 )
 
 
-def run_app(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tinyml_exp", *args, f"hydra.run.dir={cwd}/outputs/run"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+def run_once(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return run_app([*args, f"hydra.run.dir={cwd}/outputs/run"], cwd, timeout)
 
 
 def runs(tmp_path: Path):
@@ -53,7 +41,7 @@ def runs(tmp_path: Path):
 
 @pytest.mark.slow
 def test_synthetic_run_logs_everything_then_reuses_the_cached_base(tmp_path: Path) -> None:
-    done = run_app(tiny_overrides(tmp_path), tmp_path)
+    done = run_once(tiny_overrides(tmp_path), tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     client, [run] = runs(tmp_path)
     assert run.info.status == "FINISHED"
@@ -74,7 +62,7 @@ def test_synthetic_run_logs_everything_then_reuses_the_cached_base(tmp_path: Pat
     assert {"model/seed_cnn_none.h5", "model/seed_cnn_none.keras", "model/seed_cnn_none.tflite"} <= artifacts
     assert "config.yaml" in {a.path for a in client.list_artifacts(run.info.run_id)}
 
-    again = run_app(tiny_overrides(tmp_path), tmp_path)
+    again = run_once(tiny_overrides(tmp_path), tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     _, [_, second] = runs(tmp_path)
     assert second.data.tags["base_model.from_cache"] == "True"
@@ -82,7 +70,7 @@ def test_synthetic_run_logs_everything_then_reuses_the_cached_base(tmp_path: Pat
 
 
 def test_missing_dataset_is_one_clear_line(tmp_path: Path) -> None:
-    done = run_app([*tiny_overrides(tmp_path), "dataset=mnist", f"dataset.path={tmp_path}/none"], tmp_path)
+    done = run_once([*tiny_overrides(tmp_path), "dataset=mnist", f"dataset.path={tmp_path}/none"], tmp_path)
     assert done.returncode != 0
     output = done.stdout + done.stderr
     errors = [line for line in output.splitlines() if "ERROR" in line]
@@ -92,7 +80,7 @@ def test_missing_dataset_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_misspelt_key_fails_before_any_work(tmp_path: Path) -> None:
-    done = run_app([*tiny_overrides(tmp_path), "train.epoks=3"], tmp_path, timeout=60)
+    done = run_once([*tiny_overrides(tmp_path), "train.epoks=3"], tmp_path, timeout=60)
     assert done.returncode != 0 and "epoks" in done.stderr
     assert not (tmp_path / "mlflow.db").exists()
 
@@ -101,12 +89,12 @@ def test_misspelt_key_fails_before_any_work(tmp_path: Path) -> None:
 def test_ctrl_c_during_training_keeps_the_run_marked_unfinished(tmp_path: Path) -> None:
     args = [*tiny_overrides(tmp_path), "train.epochs=200", "cache.enabled=false"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tinyml_exp", *args, f"hydra.run.dir={tmp_path}/outputs/run"],
+        app_command(*args, f"hydra.run.dir={tmp_path}/outputs/run"),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=app_env(),
         preexec_fn=default_sigint,
     )
     db = tmp_path / "mlflow.db"

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import CONFIG_DIR, compose_config
+from tests.helpers import CONFIG_DIR, compose_config, run_app
 
-REPO = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 # Seconds instead of minutes: synthetic data, one epoch, small test split, no TFLM pass.
 FAST = ["dataset=synthetic", "train.epochs=1", "dataset.num_test=100", "evaluate.tflm=false"]
@@ -58,10 +54,7 @@ def test_seed_exercise6_sweeps_every_compression_option() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_end_to_end(experiment: str, tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "tinyml_exp",
+    args = [
         "-m",
         f"experiment={experiment}",
         *FAST,
@@ -70,14 +63,7 @@ def test_experiment_runs_end_to_end(experiment: str, tmp_path: Path) -> None:
         f"cache.dir={tmp_path}/cache",
         f"hydra.sweep.dir={tmp_path}/sweep",
     ]
-    done = subprocess.run(
-        command,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    done = run_app(args, tmp_path, timeout=900)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     exp = client.get_experiment_by_name(experiment)

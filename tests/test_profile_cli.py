@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +10,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import tiny_overrides
+from tests.helpers import app_env, run_app, tiny_overrides
 from tests.profile_models import cnn_model, unsupported_model
 
-REPO = Path(__file__).resolve().parents[1]
 ISSUE_METRICS = (
     "macs/total",
     "ram/formula_bytes",
@@ -34,7 +32,7 @@ def profile_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=app_env(),
     )
 
 
@@ -127,14 +125,7 @@ def test_app_sweep_over_targets_logs_profile_and_fit(tmp_path: Path) -> None:
         "target.reserved_ram_bytes=130000",  # leaves 1 KB on the B-L475E, 140 KB on the Pico
         f"hydra.sweep.dir={tmp_path}/multirun",
     ]
-    done = subprocess.run(
-        [sys.executable, "-m", "tinyml_exp", "-m", *overrides],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    done = run_app(["-m", *overrides], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     experiment = client.get_experiment_by_name("tinyml_exp").experiment_id

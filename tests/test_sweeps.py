@@ -16,12 +16,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import default_sigint
+from tests.helpers import app_command, app_env, default_sigint, run_app
 from tinyml_exp.report.pareto import pareto_front
 from tinyml_exp.report.table import Run, table_rows, to_markdown
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 # A job that takes about a second: tiny MLP, small synthetic set, no TFLM pass.
 TINY_JOB = [
@@ -37,11 +34,8 @@ TINY_JOB = [
 ]
 
 
-def sweep_command(tmp_path: Path, *args: str, uri: str | None = None, job: list[str] = TINY_JOB) -> list[str]:
+def sweep_args(tmp_path: Path, *args: str, uri: str | None = None, job: list[str] = TINY_JOB) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "tinyml_exp",
         "-m",
         *job,
         f"tracking.uri={uri or f'sqlite:///{tmp_path}/mlflow.db'}",
@@ -59,14 +53,7 @@ def run_sweep(
     timeout: float = 600,
     env_extra: dict[str, str] | None = None,
 ):
-    done = subprocess.run(
-        sweep_command(tmp_path, *args, uri=uri, job=job),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env_extra or {})},
-    )
+    done = run_app(sweep_args(tmp_path, *args, uri=uri, job=job), tmp_path, timeout, env_extra)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     return done
 
@@ -119,11 +106,11 @@ def test_failing_job_is_marked_failed_and_the_others_finish(tmp_path: Path) -> N
 def test_interrupted_sweep_resumes_without_redoing_finished_jobs(tmp_path: Path) -> None:
     db = tmp_path / "mlflow.db"
     proc = subprocess.Popen(
-        sweep_command(tmp_path, "seed=range(6)"),
+        app_command(*sweep_args(tmp_path, "seed=range(6)")),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=app_env(),
         preexec_fn=default_sigint,
     )
     try:
