@@ -85,6 +85,19 @@ def conv_geometry(op: Operator, in_hw: tuple[int, int], k_hw: tuple[int, int], o
     return stride, dil, pad
 
 
+def pool_geometry(op: Operator, x: Tensor, y: Tensor) -> dict[str, int]:
+    """The window fields every pooling kernel's parameter struct starts with (int8 and float32)."""
+    in_h, in_w, ch = nhwc(op, x, "input")
+    out_h, out_w, _ = nhwc(op, y, "output")
+    f = (int(option(op, "filterHeight")), int(option(op, "filterWidth")))
+    stride, _, pad = conv_geometry(op, (in_h, in_w), f, (out_h, out_w))
+    return {
+        "in_h": in_h, "in_w": in_w, "ch": ch, "out_h": out_h, "out_w": out_w, "f_h": f[0], "f_w": f[1],
+        "stride_h": stride[0], "stride_w": stride[1], "pad_h": pad[0], "pad_w": pad[1],
+        "is_avg": int(op.opcode == "AVERAGE_POOL_2D"),
+    }  # fmt: skip
+
+
 def check_type(op: Operator, t: Tensor | None, allowed: tuple[str, ...], role: str) -> None:
     if t is not None and t.type_name not in allowed:
         raise UnsupportedOperatorError(

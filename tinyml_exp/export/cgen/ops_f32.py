@@ -12,6 +12,7 @@ from tinyml_exp.export.cgen.ops_common import (
     fused_activation,
     nhwc,
     option,
+    pool_geometry,
     unsupported,
 )
 from tinyml_exp.export.cgen.program import Step, TensorArg
@@ -88,18 +89,7 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
 def lower_pool(ctx: LowerContext, op: Operator) -> Step:
     g = ctx.graph
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    in_h, in_w, ch = nhwc(op, x, "input")
-    out_h, out_w, _ = nhwc(op, y, "output")
-    f = (int(option(op, "filterHeight")), int(option(op, "filterWidth")))
-    stride, _, pad = conv_geometry(op, (in_h, in_w), f, (out_h, out_w))
     lo, hi = qmath.activation_range_float(fused_activation(op))
-    params = ctx.params(
-        "tme_pool_f32_params_t",
-        {
-            "in_h": in_h, "in_w": in_w, "ch": ch, "out_h": out_h, "out_w": out_w, "f_h": f[0], "f_w": f[1],
-            "stride_h": stride[0], "stride_w": stride[1], "pad_h": pad[0], "pad_w": pad[1],
-            "is_avg": int(op.opcode == "AVERAGE_POOL_2D"), "act_min": lo, "act_max": hi,
-        },
-    )  # fmt: skip
+    params = ctx.params("tme_pool_f32_params_t", {**pool_geometry(op, x, y), "act_min": lo, "act_max": hi})
     return Step("tme_pool_f32", "f32.c", (op.index,), op.opcode, (params, _in(x.index), _out(y.index)),
                 (x.index,), y.index)  # fmt: skip

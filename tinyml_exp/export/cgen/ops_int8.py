@@ -14,6 +14,7 @@ from tinyml_exp.export.cgen.ops_common import (
     fused_activation,
     nhwc,
     option,
+    pool_geometry,
     scale_zp,
     unsupported,
 )
@@ -321,21 +322,11 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
 def lower_pool(ctx: LowerContext, op: Operator) -> Step:
     g = ctx.graph
     x, y = g.tensor(op.inputs[0]), g.tensor(op.outputs[0])
-    in_h, in_w, ch = nhwc(op, x, "input")
-    out_h, out_w, _ = nhwc(op, y, "output")
-    f = (int(option(op, "filterHeight")), int(option(op, "filterWidth")))
-    stride, _, pad = conv_geometry(op, (in_h, in_w), f, (out_h, out_w))
+    geometry = pool_geometry(op, x, y)
     if scale_zp(op, x, "input") != scale_zp(op, y, "output"):
         raise unsupported(op, "with different input and output quantization")
     s_out, zp_out = scale_zp(op, y, "output")
     act_min, act_max = qmath.activation_range_int8(fused_activation(op), s_out, zp_out)
-    params = ctx.params(
-        "tme_pool_params_t",
-        {
-            "in_h": in_h, "in_w": in_w, "ch": ch, "out_h": out_h, "out_w": out_w, "f_h": f[0], "f_w": f[1],
-            "stride_h": stride[0], "stride_w": stride[1], "pad_h": pad[0], "pad_w": pad[1],
-            "is_avg": int(op.opcode == "AVERAGE_POOL_2D"), "act_min": act_min, "act_max": act_max,
-        },
-    )  # fmt: skip
+    params = ctx.params("tme_pool_params_t", {**geometry, "act_min": act_min, "act_max": act_max})
     return Step("tme_pool_s8", "pool_s8.c", (op.index,), op.opcode, (params, _in(x.index), _out(y.index)),
                 (x.index,), y.index)  # fmt: skip
