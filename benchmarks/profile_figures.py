@@ -27,30 +27,9 @@ COURSE_CYCLES = 14_000_000  # measured by the course, TFLM reference kernels, B-
 
 
 def build_course_cnn() -> dict[str, bytes]:
-    import numpy as np
-    import tensorflow as tf
-    import tf_keras as keras
+    from tests.profile_models import course_cnn_tflite
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.layers.InputLayer((28, 28), batch_size=1),
-            keras.layers.Reshape((28, 28, 1)),
-            keras.layers.Conv2D(12, 3, activation="relu", bias_initializer="random_uniform"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, bias_initializer="random_uniform"),
-        ]
-    )
-    samples = np.random.default_rng(0).random((100, 1, 28, 28), dtype=np.float32)
-    models = {"float32": tf.lite.TFLiteConverter.from_keras_model(model).convert()}
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([s] for s in samples)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    models["int8"] = converter.convert()
-    return models
+    return course_cnn_tflite(representative_samples=100)
 
 
 def measure_qemu(tflite: bytes) -> tuple[int, int]:

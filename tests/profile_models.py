@@ -161,3 +161,33 @@ def unsupported_model() -> bytes:
     hits = b.tensor((3,), None, 3)
     b.op("HASHTABLE_LOOKUP", [keys, table_keys, values], [out, hits])
     return b.finish([keys], [out, hits])
+
+
+def course_cnn_tflite(representative_samples: int = 100) -> dict[str, bytes]:
+    """The course CNN (Reshape → Conv2D 12@3×3 relu → MaxPool 2 → Flatten → Dense 10) with random
+    weights, as float32 and full-integer int8 PTQ `.tflite` (batch 1, as the export stage does).
+    Figures other than accuracy do not depend on training."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.layers.InputLayer((28, 28), batch_size=1),
+            keras.layers.Reshape((28, 28, 1)),
+            # non-zero biases: the converter drops an all-zero FC bias, which trained models never have
+            keras.layers.Conv2D(12, 3, activation="relu", bias_initializer="random_uniform"),
+            keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, bias_initializer="random_uniform"),
+        ]
+    )
+    samples = np.random.default_rng(0).random((representative_samples, 1, 28, 28), dtype=np.float32)
+    converted = {"float32": tf.lite.TFLiteConverter.from_keras_model(model).convert()}
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([s] for s in samples)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    converted["int8"] = converter.convert()
+    return converted

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.helpers import CONFIG_DIR, compose_config
-from tests.profile_models import cnn_model, depthwise_model, fc_model, unsupported_model
+from tests.profile_models import cnn_model, course_cnn_tflite, depthwise_model, fc_model, unsupported_model
 from tinyml_exp.config import to_object
 from tinyml_exp.errors import ConfigError
 from tinyml_exp.profile import check_operators, estimate_errors, profile_model
@@ -29,32 +28,7 @@ def target(name: str = "b_l475e_iot01a", *overrides: str):
 
 @pytest.fixture(scope="module")
 def course_cnn() -> dict[str, bytes]:
-    """The course CNN (Reshape → Conv2D 12@3×3 relu → MaxPool 2 → Flatten → Dense 10) with random
-    weights, as float32 and full-integer int8 PTQ `.tflite` (batch 1, as the export stage does)."""
-    import tensorflow as tf
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.layers.InputLayer((28, 28), batch_size=1),
-            keras.layers.Reshape((28, 28, 1)),
-            # non-zero biases: the converter drops an all-zero FC bias, which trained models never have
-            keras.layers.Conv2D(12, 3, activation="relu", bias_initializer="random_uniform"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, bias_initializer="random_uniform"),
-        ]
-    )
-    samples = np.random.default_rng(0).random((20, 1, 28, 28), dtype=np.float32)
-    converted = {"float32": tf.lite.TFLiteConverter.from_keras_model(model).convert()}
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([s] for s in samples)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    converted["int8"] = converter.convert()
-    return converted
+    return course_cnn_tflite(representative_samples=20)
 
 
 def test_macs_params_and_formula_of_a_dense_layer() -> None:
