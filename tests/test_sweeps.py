@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import app_command, app_env, default_sigint, run_app
+from tests.helpers import app_command, app_env, default_sigint, require_modules, run_app
 from tinyml_exp.report.pareto import pareto_front
 from tinyml_exp.report.table import Run, table_rows, to_markdown
 
@@ -245,10 +245,8 @@ def test_summary_table_skips_columns_no_run_has() -> None:
 
 
 @pytest.mark.slow
+@require_modules("hydra_plugins.hydra_ray_launcher", extra="scale")
 def test_ray_launcher_in_local_mode(tmp_path: Path) -> None:
-    pytest.importorskip(
-        "hydra_plugins.hydra_ray_launcher", reason="needs the `scale` extra (hydra-ray-launcher)"
-    )
     import shutil
     import tempfile
 
@@ -272,8 +270,8 @@ def test_ray_launcher_in_local_mode(tmp_path: Path) -> None:
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
 
 
+@require_modules("hydra_plugins.hydra_submitit_launcher", extra="scale")
 def test_slurm_launcher_config_composes() -> None:
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the `scale` extra")
     from hydra.utils import get_class
 
     from tests.helpers import compose_config
