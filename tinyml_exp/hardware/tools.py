@@ -79,4 +79,3 @@ def require_tools(*tools: str) -> None:
     reason = missing_tools_reason(*tools)
     if reason is not None:
         raise ToolMissingError(reason)
-
