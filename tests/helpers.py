@@ -3,15 +3,18 @@ set means (a skip with a reason that says why; under CI=true a failure)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -47,6 +50,21 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
     ]
 
 
+def trained_seed_cnn() -> tuple[Any, Any, DictConfig]:
+    """(model, data, cfg): conf/'s seed CNN after one epoch on synthetic data (a few seconds)."""
+    from tinyml_exp.data.synthetic import SyntheticDataset
+    from tinyml_exp.models import build_model
+    from tinyml_exp.models.train import compile_model, fit, set_global_seed
+
+    cfg = compose_config(["dataset=synthetic"])
+    data = SyntheticDataset(name="synthetic", class_names=list(cfg.dataset.class_names)).load(0)
+    set_global_seed(0)
+    model = build_model(cfg.architecture, data.input_shape, data.num_classes)
+    compile_model(model, "adam", 1e-3, from_logits=True)
+    fit(model, data, epochs=1, batch_size=32, verbose=0)
+    return model, data, cfg
+
+
 def app_command(*args: str) -> list[str]:
     """`python -m tinyml_exp ...` with this interpreter: the app exactly as a user starts it."""
     return [sys.executable, "-m", "tinyml_exp", *args]
@@ -70,6 +88,46 @@ def default_sigint() -> None:
     was started with SIGINT ignored (background job of a shell), since Python only installs its
     KeyboardInterrupt handler over SIG_DFL."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def interrupt_when(
+    proc: subprocess.Popen, db: Path, count_query: str, at_least: int, timeout_s: float, what: str
+) -> None:
+    """Ctrl-C `proc` once `count_query` on its MLflow store `db` counts `at_least` rows (fail with
+    `what` if it never does within `timeout_s`), then wait for it to end; killed in any case."""
+    try:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if db.exists():
+                with sqlite3.connect(db) as con:
+                    if con.execute(count_query).fetchone()[0] >= at_least:
+                        break
+            time.sleep(0.3)
+        else:
+            pytest.fail(what)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    finally:
+        proc.kill()
+
+
+@contextlib.contextmanager
+def socat_pty(link: Path, port: int) -> Iterator[Path]:
+    """A pty at `link` bridged by socat to 127.0.0.1:`port` (QEMU's UART): the emulated board as a
+    tty, as a real board on USB appears."""
+    bridge = subprocess.Popen(
+        ["socat", f"pty,link={link},raw,echo=0", f"tcp:127.0.0.1:{port}"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not link.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield link
+    finally:
+        bridge.terminate()
+        bridge.wait(timeout=5)
 
 
 def on_ci() -> bool:
