@@ -144,3 +144,17 @@ def test_which_interpreters_evaluate_the_model(
     cfg = compose_config([f"compression={compression}", *evaluate])
     plan = evaluation_backends(cfg.evaluate, to_object(cfg.compression).recipe())
     assert (plan.backends, plan.tflm_skipped) == (backends, skipped)
+
+
+def test_the_app_refuses_a_bad_combination_before_any_work(tmp_path) -> None:
+    """One line naming the keys, non-zero exit, and no run in the MLflow store."""
+    from tests.helpers import run_app, tiny_overrides
+
+    done = run_app(
+        [*tiny_overrides(tmp_path), "target=host", "benchmark.enabled=true"], tmp_path, timeout=120
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "benchmark.enabled=true needs a target with a firmware port; target 'host'" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "mlflow.db").exists()
