@@ -48,7 +48,7 @@ def validate(cfg: DictConfig, options: Options) -> None:
     _check_firmware(cfg.firmware, options.target)
     if cfg.benchmark.enabled:
         _check_benchmark(cfg, options.target)
-    _, tflm_skipped = evaluation_backends(cfg.evaluate, options.compression.recipe())
+    tflm_skipped = evaluation_backends(cfg.evaluate, options.compression.recipe()).tflm_skipped
     if tflm_skipped:
         log.info("evaluate.tflm=true, but %s: the TFLM evaluation is skipped", tflm_skipped)
 
@@ -199,9 +199,6 @@ def _check_benchmark(cfg: DictConfig, target: Target) -> None:
 class EvaluationBackends:
     backends: tuple[str, ...]  # interpreters the evaluate stage runs, in this order
     tflm_skipped: str | None  # why TFLM is left out although evaluate.tflm=true (tag evaluate.tflm_skipped)
-
-    def __iter__(self):  # `backends, skipped = evaluation_backends(...)`
-        return iter((self.backends, self.tflm_skipped))
 
 
 def evaluation_backends(evaluate: Any, recipe: TFLiteRecipe) -> EvaluationBackends:
