@@ -1,20 +1,27 @@
-"""Shared test helpers: composing the real config, and skipping with a reason that says why."""
+"""Shared test helpers: composing the real config, running the app, and what a missing tool or data
+set means (a skip with a reason that says why; under CI=true a failure)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib.util
 import os
-import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from tinyml_exp.config import store_schemas
+from tinyml_exp.hardware.tools import missing_tools_reason
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(REPO / "conf")
@@ -43,6 +50,21 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
     ]
 
 
+def trained_seed_cnn() -> tuple[Any, Any, DictConfig]:
+    """(model, data, cfg): conf/'s seed CNN after one epoch on synthetic data (a few seconds)."""
+    from tinyml_exp.data.synthetic import SyntheticDataset
+    from tinyml_exp.models import build_model
+    from tinyml_exp.models.train import compile_model, fit, set_global_seed
+
+    cfg = compose_config(["dataset=synthetic"])
+    data = SyntheticDataset(name="synthetic", class_names=list(cfg.dataset.class_names)).load(0)
+    set_global_seed(0)
+    model = build_model(cfg.architecture, data.input_shape, data.num_classes)
+    compile_model(model, "adam", 1e-3, from_logits=True)
+    fit(model, data, epochs=1, batch_size=32, verbose=0)
+    return model, data, cfg
+
+
 def app_command(*args: str) -> list[str]:
     """`python -m tinyml_exp ...` with this interpreter: the app exactly as a user starts it."""
     return [sys.executable, "-m", "tinyml_exp", *args]
@@ -68,14 +90,114 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def interrupt_when(
+    proc: subprocess.Popen, db: Path, count_query: str, at_least: int, timeout_s: float, what: str
+) -> None:
+    """Ctrl-C `proc` once `count_query` on its MLflow store `db` counts `at_least` rows (fail with
+    `what` if it never does within `timeout_s`), then wait for it to end; killed in any case."""
+    try:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if db.exists():
+                with sqlite3.connect(db) as con:
+                    if con.execute(count_query).fetchone()[0] >= at_least:
+                        break
+            time.sleep(0.3)
+        else:
+            pytest.fail(what)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    finally:
+        proc.kill()
+
+
+@contextlib.contextmanager
+def socat_pty(link: Path, port: int) -> Iterator[Path]:
+    """A pty at `link` bridged by socat to 127.0.0.1:`port` (QEMU's UART): the emulated board as a
+    tty, as a real board on USB appears."""
+    bridge = subprocess.Popen(
+        ["socat", f"pty,link={link},raw,echo=0", f"tcp:127.0.0.1:{port}"],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not link.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield link
+    finally:
+        bridge.terminate()
+        bridge.wait(timeout=5)
+
+
+def on_ci() -> bool:
+    """CI=true (as GitHub Actions, GitLab and most CI services set it): the machine is set up by
+    scripts/setup.sh, so anything the tests need and cannot find is a failure, not a skip."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """The one place that decides what a missing tool, emulator, data set or extra means: a skip
+    with `reason` on a developer's machine, a failure naming it (and its package) under CI=true."""
+    if on_ci():
+        pytest.fail(f"CI=true and {reason} (scripts/setup.sh installs it)", pytrace=False)
+    pytest.skip(reason)
+
+
 def require_commands(*commands: str) -> pytest.MarkDecorator:
-    """Skip unless every command is on PATH, naming the Debian package to install."""
-    packages = {
-        "arm-none-eabi-gcc": "gcc-arm-none-eabi",
-        "qemu-system-arm": "qemu-system-arm",
-        "socat": "socat",
-        "gcc": "gcc",
-    }
-    missing = [c for c in commands if shutil.which(c) is None]
-    reason = "needs " + ", ".join(f"{c} (apt-get install {packages.get(c, c)})" for c in missing)
-    return pytest.mark.skipif(bool(missing), reason=reason)
+    """Mark: every command must be installed (see `missing_reason`), the Debian package named."""
+    return pytest.mark.requires("tools", *commands)
+
+
+def require_dataset(name: str) -> pytest.MarkDecorator:
+    """Mark: the files of dataset `name` (conf/dataset/<name>.yaml) must be at its `path`."""
+    return pytest.mark.requires("dataset", name)
+
+
+def require_modules(*modules: str, extra: str) -> pytest.MarkDecorator:
+    """Mark: Python modules that come with the project's optional `extra`."""
+    return pytest.mark.requires("modules", extra, *modules)
+
+
+@functools.cache
+def missing_reason(kind: str, *names: str) -> str | None:
+    """What a `requires` mark lacks on this machine (one line naming the fix), or None."""
+    if kind == "tools":
+        return missing_tools_reason(*names)
+    if kind == "dataset":
+        return _dataset_missing(names[0])
+    if kind == "modules":
+        extra, *modules = names
+        absent = [m for m in modules if not _importable(m)]
+        return f"needs {', '.join(absent)}: pip install -e '.[{extra}]'" if absent else None
+    raise ValueError(f"unknown requirement kind {kind!r}")
+
+
+def check_requirements(item: pytest.Item) -> None:
+    """conftest's set-up hook: skip or fail (see `skip_or_fail`) a test whose `requires` marks are unmet."""
+    for mark in item.iter_markers("requires"):
+        reason = missing_reason(*mark.args)
+        if reason is not None:
+            skip_or_fail(reason)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _dataset_missing(name: str) -> str | None:
+    dataset = compose_config([f"dataset={name}"]).dataset
+    root = Path(dataset.path or "/nonexistent").expanduser()
+    stems = (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    )
+    absent = [s for s in stems if not (root / s).is_file() and not (root / f"{s}.gz").is_file()]
+    if not absent:
+        return None
+    return f"needs dataset {name} at dataset.path={str(root)!r} ({absent[0]}[.gz] is missing): {dataset.package_hint}"

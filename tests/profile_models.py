@@ -52,6 +52,15 @@ class _Builder:
         op.builtinOptionsType, op.builtinOptions = options_type, options
         self.operators.append(op)
 
+    def fully_connected(self, x: int, in_n: int, units: int, seed: int = 0) -> int:
+        """FULLY_CONNECTED(units) of `x` (1, in_n): random weights, zero bias; the (1, units) output."""
+        w = self.tensor((units, in_n), _weights(units, in_n, seed=seed))
+        bias = self.tensor((units,), np.zeros(units, np.float32))
+        y = self.tensor((1, units))
+        options = self.s.FullyConnectedOptionsT()
+        self.op("FULLY_CONNECTED", [x, w, bias], [y], options, self.s.BuiltinOptions.FullyConnectedOptions)
+        return y
+
     def finish(self, inputs: list[int], outputs: list[int]) -> bytes:
         import flatbuffers
 
@@ -75,18 +84,8 @@ def _weights(*shape: int, seed: int = 0) -> np.ndarray:
 def fc_model(inputs: int = 8, units: int = 4) -> bytes:
     """input (1, inputs) -> FULLY_CONNECTED(units) -> (1, units). MACs = inputs · units."""
     b = _Builder()
-    s = b.s
     x = b.tensor((1, inputs))
-    w = b.tensor((units, inputs), _weights(units, inputs))
-    bias = b.tensor((units,), np.zeros(units, np.float32))
-    y = b.tensor((1, units))
-    b.op(
-        "FULLY_CONNECTED",
-        [x, w, bias],
-        [y],
-        s.FullyConnectedOptionsT(),
-        s.BuiltinOptions.FullyConnectedOptions,
-    )
+    y = b.fully_connected(x, inputs, units)
     return b.finish([x], [y])
 
 
@@ -118,16 +117,7 @@ def cnn_model(size: int = 6, in_c: int = 2, filters: int = 3, units: int = 5) ->
     shape = b.tensor((2,), np.array([1, flat], np.int32), INT32)
     flat_t = b.tensor((1, flat))
     b.op("RESHAPE", [pool, shape], [flat_t])
-    fw = b.tensor((units, flat), _weights(units, flat, seed=1))
-    fb = b.tensor((units,), np.zeros(units, np.float32))
-    logits = b.tensor((1, units))
-    b.op(
-        "FULLY_CONNECTED",
-        [flat_t, fw, fb],
-        [logits],
-        s.FullyConnectedOptionsT(),
-        s.BuiltinOptions.FullyConnectedOptions,
-    )
+    logits = b.fully_connected(flat_t, flat, units, seed=1)
     probs = b.tensor((1, units))
     softmax_opts = s.SoftmaxOptionsT()
     softmax_opts.beta = 1.0

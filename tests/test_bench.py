@@ -54,21 +54,33 @@ def settings(**changes) -> BenchmarkSettings:
     return BenchmarkSettings(**{**values, **changes})
 
 
+def model_inputs_reference(kind: str, n: int):
+    """The small `kind` model, `n` of its quantized test inputs, and the TFLite reference kernels'
+    outputs on them (what the device must reproduce)."""
+    model = small_model(kind)
+    inputs = quantized_inputs(model, n)
+    return model, inputs, reference_outputs(model.tflite, inputs)
+
+
+def qemu_summary(run, model, n: int, reference: np.ndarray):
+    """`summarize` of `n` test samples streamed to QEMU: instruction counts at the 80 MHz of `settings()`."""
+    out_spec = io_specs(model.tflite)[1]
+    return summarize(
+        run, labels(model, n), out_spec, clock_hz=80e6, unit=CounterUnit.INSTRUCTIONS, reference=reference
+    )
+
+
 @pytest.mark.slow
 @QEMU_TOOLS
 def test_int8_round_trip_is_bit_exact_with_the_tflite_reference_kernels() -> None:
-    model, n = small_model("int8"), 300
-    inputs = quantized_inputs(model, n)
-    reference = reference_outputs(model.tflite, inputs)
+    n = 300
+    model, inputs, reference = model_inputs_reference("int8", n)
     expected = ModelIdentity.from_tflite(model.tflite, model.name)
     with open_device(settings(), model.firmware, emulated=True, expected=expected) as link:
         run = stream(link, inputs, warmup=2, repeats=1, progress=False)
         again = stream(link, inputs[:20], repeats=2, progress=False)  # counts are exact under -icount
     assert run.error is None and again.error is None and run.completed == n
-    out_spec = io_specs(model.tflite)[1]
-    summary = summarize(
-        run, labels(model, n), out_spec, clock_hz=80e6, unit=CounterUnit.INSTRUCTIONS, reference=reference
-    )
+    summary = qemu_summary(run, model, n, reference)
     m = summary.metrics
     assert m["agreement/device_vs_tflite_exact"] == 1.0 and m["error/device_vs_tflite_max_abs"] == 0.0
     assert np.array_equal(summary.predictions, summary.reference_predictions)
@@ -84,22 +96,14 @@ def test_int8_round_trip_is_bit_exact_with_the_tflite_reference_kernels() -> Non
 @pytest.mark.slow
 @QEMU_TOOLS
 def test_float32_round_trip_agrees_with_tflite() -> None:
-    model, n = small_model("float32"), 100
-    inputs = quantized_inputs(model, n)
-    reference = reference_outputs(model.tflite, inputs)
+    n = 100
+    model, inputs, reference = model_inputs_reference("float32", n)
     with open_device(
         settings(), model.firmware, emulated=True, expected=ModelIdentity.from_tflite(model.tflite)
     ) as link:
         assert link.info is not None and link.info.input.dtype_name == "float32"
         run = stream(link, inputs, progress=False)
-    summary = summarize(
-        run,
-        labels(model, n),
-        io_specs(model.tflite)[1],
-        clock_hz=80e6,
-        unit=CounterUnit.INSTRUCTIONS,
-        reference=reference,
-    )
+    summary = qemu_summary(run, model, n, reference)
     # float32 C agrees with TFLite to rounding (different summation order), not bit for bit
     assert summary.metrics["agreement/device_vs_tflite"] >= 0.99
     assert summary.metrics["error/device_vs_tflite_max_abs"] < 1e-3

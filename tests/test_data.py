@@ -1,4 +1,5 @@
-"""Dataset readers on tiny files the tests write, the split, and the missing-file errors."""
+"""Dataset readers on tiny files the tests write (and on the installed Fashion-MNIST), the split, and
+the missing-file errors."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import compose_config, require_dataset
+from tinyml_exp.config import to_object
 from tinyml_exp.data.base import normalise
 from tinyml_exp.data.cifar10 import Cifar10Dataset, read_cifar_bin
 from tinyml_exp.data.idx import IdxDataset, read_idx
@@ -162,3 +165,12 @@ def test_synthetic_classes_are_separable_by_nearest_prototype() -> None:
 def test_normalise_maps_uint8_to_unit_range() -> None:
     out = normalise(np.array([0, 255], dtype=np.uint8))
     assert out.dtype == np.float32 and out.tolist() == [0.0, 1.0]
+
+
+@require_dataset("fashion_mnist")
+def test_the_debian_fashion_mnist_reads_as_the_default_dataset() -> None:
+    """The files of Debian's dataset-fashion-mnist, where conf/dataset/fashion_mnist.yaml looks."""
+    x_train, y_train, x_test, y_test = to_object(compose_config().dataset).read()
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    assert x_train.dtype == np.uint8 and len(y_train) == 60000 and len(y_test) == 10000
+    assert set(np.unique(y_train)) == set(range(10)) and np.bincount(y_test).tolist() == [1000] * 10

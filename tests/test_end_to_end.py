@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import app_command, app_env, default_sigint, run_app, tiny_overrides
+from tests.helpers import app_command, app_env, default_sigint, interrupt_when, run_app, tiny_overrides
 
 FOUNDATION_METRICS = (
     "accuracy/keras",
@@ -97,21 +95,9 @@ def test_ctrl_c_during_training_keeps_the_run_marked_unfinished(tmp_path: Path) 
         env=app_env(),
         preexec_fn=default_sigint,
     )
-    db = tmp_path / "mlflow.db"
-    deadline = time.time() + 120
-    try:
-        while time.time() < deadline:  # wait until training has logged its first epoch
-            if db.exists():
-                with sqlite3.connect(db) as con:
-                    if con.execute("select count(*) from metrics where key='train/loss'").fetchone()[0]:
-                        break
-            time.sleep(0.5)
-        else:
-            pytest.fail("training never started")
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
-    finally:
-        proc.kill()
+    # wait until training has logged its first epoch
+    query = "select count(*) from metrics where key='train/loss'"
+    interrupt_when(proc, tmp_path / "mlflow.db", query, 1, 120, "training never started")
     assert proc.returncode != 0
     _, [run] = runs(tmp_path)
     assert run.info.status == "KILLED"

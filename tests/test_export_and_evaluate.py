@@ -8,15 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import compose_config, require_commands
-from tinyml_exp.data.synthetic import SyntheticDataset
+from tests.helpers import require_commands, trained_seed_cnn
 from tinyml_exp.evaluate import cross_entropy, evaluate
 from tinyml_exp.evaluate.interpreters import TensorSpec, quantize_input
 from tinyml_exp.export import export_artifacts
 from tinyml_exp.export.c_header import write_c_header
 from tinyml_exp.export.tflite import TFLiteRecipe, convert
-from tinyml_exp.models import build_model
-from tinyml_exp.models.train import compile_model, fit, set_global_seed
 from tinyml_exp.sizes import factor, gzip_bytes
 from tinyml_exp.tflite_graph import read_graph
 
@@ -24,13 +21,7 @@ from tinyml_exp.tflite_graph import read_graph
 @pytest.fixture(scope="module")
 def trained():
     """The seed CNN after one epoch on synthetic data (a few seconds)."""
-    cfg = compose_config(["dataset=synthetic"])
-    data = SyntheticDataset(name="synthetic", class_names=list(cfg.dataset.class_names)).load(0)
-    set_global_seed(0)
-    model = build_model(cfg.architecture, data.input_shape, data.num_classes)
-    compile_model(model, "adam", 1e-3, from_logits=True)
-    fit(model, data, epochs=1, batch_size=32, verbose=0)
-    return model, data, cfg
+    return trained_seed_cnn()
 
 
 def test_float_tflite_has_batch_one_and_no_shape_ops(trained) -> None:

@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from tests.helpers import compose_config, require_commands
+from tests.helpers import require_commands, trained_seed_cnn
 from tinyml_exp.hardware.build import FirmwareBuild, build_firmware
 from tinyml_exp.hardware.client import DeviceClient
 from tinyml_exp.hardware.protocol import CounterUnit
@@ -32,17 +32,9 @@ L475_SRAM1_BYTES = 96 * 1024
 @pytest.fixture(scope="module")
 def int8_model() -> tuple[bytes, np.ndarray]:
     """The seed CNN after one epoch on synthetic data, PTQ int8; and float test images."""
-    from tinyml_exp.data.synthetic import SyntheticDataset
     from tinyml_exp.export.tflite import TFLiteRecipe, convert
-    from tinyml_exp.models import build_model
-    from tinyml_exp.models.train import compile_model, fit, set_global_seed
 
-    cfg = compose_config(["dataset=synthetic"])
-    data = SyntheticDataset(name="synthetic", class_names=list(cfg.dataset.class_names)).load(0)
-    set_global_seed(0)
-    model = build_model(cfg.architecture, data.input_shape, data.num_classes)
-    compile_model(model, "adam", 1e-3, from_logits=True)
-    fit(model, data, epochs=1, batch_size=32, verbose=0)
+    model, data, _ = trained_seed_cnn()
     return convert(model, TFLiteRecipe("int8"), data.x_train[:100]), data.x_test[:N_INPUTS]
 
 

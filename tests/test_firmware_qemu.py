@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import require_commands
+from tests.helpers import require_commands, socat_pty
 from tinyml_exp.hardware import protocol
 from tinyml_exp.hardware.build import FIXTURE_MODEL_DIR, FirmwareBuild, build_firmware
 from tinyml_exp.hardware.client import DeviceClient, DeviceErrorReply
@@ -145,23 +145,14 @@ def test_link_speed(device: DeviceClient) -> None:
 def test_tty_path_through_socat(firmware: FirmwareBuild, tmp_path: Path) -> None:
     """The same client on a real tty (a pty bridged to QEMU's TCP port), as with a board on USB."""
     link = tmp_path / "ttyQEMU"
-    with run_qemu(firmware.elf) as instance:
-        bridge = subprocess.Popen(
-            ["socat", f"pty,link={link},raw,echo=0", f"tcp:127.0.0.1:{instance.port}"],
-            stdin=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while not link.exists() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            with DeviceClient.open(str(link), timeout_s=10.0) as device:
-                assert device.connect(timeout_s=20.0).board_name == BOARD
-                x = bytes(range(128, 256)) * 6 + bytes(16)
-                assert device.infer(x).output == fixture_reference(x)
-        finally:
-            bridge.terminate()
-            bridge.wait(timeout=5)
+    with (
+        run_qemu(firmware.elf) as instance,
+        socat_pty(link, instance.port),
+        DeviceClient.open(str(link), timeout_s=10.0) as device,
+    ):
+        assert device.connect(timeout_s=20.0).board_name == BOARD
+        x = bytes(range(128, 256)) * 6 + bytes(16)
+        assert device.infer(x).output == fixture_reference(x)
 
 
 def test_qemu_is_stopped_after_an_exception_and_counts_repeat(

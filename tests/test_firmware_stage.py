@@ -15,7 +15,7 @@ from tinyml_exp.errors import ConfigError
 from tinyml_exp.hardware.build import parse_size_report
 from tinyml_exp.hardware.firmware_stage import FirmwareUnavailableError, firmware_stage
 from tinyml_exp.hardware.session import flash_command
-from tinyml_exp.hardware.settings import check_hardware_config, firmware_wanted
+from tinyml_exp.hardware.settings import firmware_wanted
 from tinyml_exp.tracking import Tracker
 
 TOOLCHAIN = require_commands("arm-none-eabi-gcc", "make")
@@ -125,42 +125,6 @@ def test_a_model_too_big_for_the_board_is_a_skip(tmp_path: Path, head: str, reas
     assert result.build is None
     assert result.skipped.startswith("does not fit board 'qemu_netduinoplus2': ")
     assert reason in run.data.tags["firmware_skipped"]
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            ["target=host", "benchmark.enabled=true"],
-            "benchmark.enabled=true needs a target with a firmware port; target 'host'",
-        ),
-        (
-            ["target=b_l475e_iot01a", "benchmark.enabled=true", "benchmark.port=null"],
-            "benchmark.port is not set for the real board 'b_l475e_iot01a'",
-        ),
-        (
-            ["target=qemu_netduinoplus2", "benchmark.enabled=true", "benchmark.samples=0"],
-            "benchmark.samples=0 must be >= 1",
-        ),
-        (
-            ["target=qemu_netduinoplus2", "benchmark.enabled=true", "benchmark.timeout_s=0"],
-            "benchmark.timeout_s=0",
-        ),
-        (
-            ["target=qemu_netduinoplus2", "benchmark.enabled=true", "firmware.enabled=false"],
-            "set firmware.enabled=true",
-        ),
-        (
-            ["target=host", "firmware.enabled=true"],
-            "firmware.enabled=true but target 'host' has no firmware port",
-        ),
-        (["firmware.reference=tflm_cmsis"], "firmware.reference='tflm_cmsis' is not one of tflite, tflm"),
-    ],
-)
-def test_bad_hardware_config_is_refused_at_set_up(overrides: list[str], message: str) -> None:
-    cfg = compose_config(overrides)
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
-        check_hardware_config(cfg, to_object(cfg.target))
 
 
 def test_per_target_defaults_and_when_firmware_is_built() -> None:

@@ -17,7 +17,7 @@ import pytest
 import serial
 
 from tests.bench_models import quantized_inputs, small_model
-from tests.helpers import require_commands
+from tests.helpers import require_commands, socat_pty
 from tinyml_exp.evaluate.interpreters import dequantize_output, io_specs
 from tinyml_exp.hardware import protocol
 from tinyml_exp.hardware.bench import reference_outputs
@@ -192,24 +192,12 @@ def tty(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """QEMU with the small int8 model's firmware, its UART bridged to a pty by socat."""
     model = small_model("int8")
     link = tmp_path / "ttyDUT"
-    with run_qemu(model.firmware.elf) as qemu:
-        bridge = subprocess.Popen(
-            ["socat", f"pty,link={link},raw,echo=0", f"tcp:127.0.0.1:{qemu.port}"],
-            stdin=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while not link.exists() and time.monotonic() < deadline:
-                time.sleep(0.02)
-            # The runner connects to a board that is already running: wait for the firmware (and
-            # take its binary BOOT frame, which the runner could not decode) before handing over.
-            with DeviceClient(serial.Serial(os.fspath(link), 115200, timeout=0.05)) as client:
-                client.connect(timeout_s=20.0)
-            yield os.fspath(link), qemu.port
-        finally:
-            bridge.terminate()
-            bridge.wait(timeout=5)
+    with run_qemu(model.firmware.elf) as qemu, socat_pty(link, qemu.port):
+        # The runner connects to a board that is already running: wait for the firmware (and
+        # take its binary BOOT frame, which the runner could not decode) before handing over.
+        with DeviceClient(serial.Serial(os.fspath(link), 115200, timeout=0.05)) as client:
+            client.connect(timeout_s=20.0)
+        yield os.fspath(link), qemu.port
 
 
 @pytest.mark.slow

@@ -9,13 +9,11 @@ import pytest
 from tests.helpers import CONFIG_DIR, compose_config
 from tests.profile_models import cnn_model, course_cnn_tflite, depthwise_model, fc_model, unsupported_model
 from tinyml_exp.config import to_object
-from tinyml_exp.errors import ConfigError
 from tinyml_exp.profile import check_operators, estimate_errors, profile_model
 from tinyml_exp.profile.calibration import BUILTIN_POINTS, COURSE_CNN_INT8, fit_scales, prior_cycles
 from tinyml_exp.profile.costmodel import CORES, WorkItem, backend_available, layer_cycles
 from tinyml_exp.profile.layers import analyze_layers, formula_peak
 from tinyml_exp.profile.operators import tflm_operators
-from tinyml_exp.profile.profiler import check_profile_config
 from tinyml_exp.profile.verdict import decide
 from tinyml_exp.tflite_graph import read_graph
 
@@ -203,15 +201,6 @@ def test_every_target_composes_with_sources_and_a_cost_model(name: str) -> None:
 def test_catalogue_has_the_boards_tinyml_users_use() -> None:
     assert len(set(TARGETS) - {"host", "b_l475e_iot01a", "qemu_netduinoplus2"}) >= 6
     assert compose_config().target.name == "b_l475e_iot01a"
-
-
-def test_profile_config_is_checked_at_set_up() -> None:
-    cfg = compose_config(["profile.backend=tflm_cmsis_nn", "target=esp32_s3_devkitc"])
-    with pytest.raises(ConfigError, match=r"profile.backend='tflm_cmsis_nn'.*target.core='xtensa-lx7'"):
-        check_profile_config(cfg.profile, to_object(cfg.target))
-    cfg = compose_config(["profile.backend=tflm"])
-    with pytest.raises(ConfigError, match=r"profile.backend='tflm' is not one of tflm_reference"):
-        check_profile_config(cfg.profile, to_object(cfg.target))
 
 
 def test_measured_points_round_trip_and_calibrate_the_next_profile(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import app_command, app_env, default_sigint, run_app
+from tests.helpers import app_command, app_env, default_sigint, interrupt_when, require_modules, run_app
 from tinyml_exp.report.pareto import pareto_front
 from tinyml_exp.report.table import Run, table_rows, to_markdown
 
@@ -113,21 +112,8 @@ def test_interrupted_sweep_resumes_without_redoing_finished_jobs(tmp_path: Path)
         env=app_env(),
         preexec_fn=default_sigint,
     )
-    try:
-        deadline = time.time() + 300
-        while time.time() < deadline:  # interrupt once two jobs have finished
-            if db.exists():
-                with sqlite3.connect(db) as con:
-                    query = "select count(*) from runs where status='FINISHED' and name not like 'sweep-%'"
-                    if con.execute(query).fetchone()[0] >= 2:
-                        break
-            time.sleep(0.3)
-        else:
-            pytest.fail("the sweep never finished two jobs")
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
-    finally:
-        proc.kill()
+    query = "select count(*) from runs where status='FINISHED' and name not like 'sweep-%'"
+    interrupt_when(proc, db, query, 2, 300, "the sweep never finished two jobs")  # after two jobs
     uri = f"sqlite:///{db}"
     _, [first_parent], before = all_runs(uri)
     assert first_parent.info.status == "KILLED"
@@ -245,10 +231,8 @@ def test_summary_table_skips_columns_no_run_has() -> None:
 
 
 @pytest.mark.slow
+@require_modules("hydra_plugins.hydra_ray_launcher", extra="scale")
 def test_ray_launcher_in_local_mode(tmp_path: Path) -> None:
-    pytest.importorskip(
-        "hydra_plugins.hydra_ray_launcher", reason="needs the `scale` extra (hydra-ray-launcher)"
-    )
     import shutil
     import tempfile
 
@@ -272,8 +256,8 @@ def test_ray_launcher_in_local_mode(tmp_path: Path) -> None:
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
 
 
+@require_modules("hydra_plugins.hydra_submitit_launcher", extra="scale")
 def test_slurm_launcher_config_composes() -> None:
-    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="needs the `scale` extra")
     from hydra.utils import get_class
 
     from tests.helpers import compose_config

@@ -132,6 +132,53 @@ def _read_quantization(q) -> Quantization | None:
     )
 
 
+def _constant_bytes(model, t, buf: bytes) -> bytes | None:
+    """A tensor's constant data: inside its buffer, or (models over 2 GB) at an offset of the file."""
+    buffer = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
+    if buffer is not None and buffer.data is not None and len(buffer.data) > 0:
+        return np.asarray(buffer.data, dtype=np.uint8).tobytes()
+    if buffer is not None and buffer.offset and buffer.size:
+        return buf[buffer.offset : buffer.offset + buffer.size]
+    return None
+
+
+def _read_tensor(model, index: int, t, buf: bytes, type_names: dict[int, str]) -> Tensor:
+    shape = tuple(int(d) for d in t.shape) if t.shape is not None else ()
+    name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+    tensor = Tensor(
+        index=index,
+        name=name,
+        shape=shape,
+        type_code=int(t.type),
+        type_name=type_names.get(int(t.type), str(t.type)),
+        quantization=_read_quantization(t.quantization),
+        data=None,
+    )
+    raw = _constant_bytes(model, t, buf)
+    if raw is not None:
+        data = np.frombuffer(raw, dtype=tensor.dtype).reshape(shape)
+        tensor = Tensor(**{**tensor.__dict__, "data": data})
+    return tensor
+
+
+def _read_operator(model, index: int, op, op_names: dict[int, str]) -> Operator:
+    code = model.operatorCodes[op.opcodeIndex]
+    # Opcodes past 127 live only in builtinCode; older files only fill the deprecated field.
+    builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
+    name = op_names.get(builtin, str(builtin))
+    if name == "CUSTOM":
+        custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
+        name = f"CUSTOM:{custom}"
+    return Operator(
+        index=index,
+        opcode=name,
+        version=int(code.version),
+        inputs=tuple(int(i) for i in (op.inputs if op.inputs is not None else ())),
+        outputs=tuple(int(i) for i in (op.outputs if op.outputs is not None else ())),
+        options=op.builtinOptions,
+    )
+
+
 def read_graph(source: str | Path | bytes) -> Graph:
     """Parse a `.tflite` file (path or bytes) into a `Graph`."""
     buf = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
@@ -145,50 +192,8 @@ def read_graph(source: str | Path | bytes) -> Graph:
     type_names = _enum_names(schema.TensorType)
     op_names = _enum_names(schema.BuiltinOperator)
     subgraph = model.subgraphs[0]
-
-    tensors = []
-    for index, t in enumerate(subgraph.tensors):
-        buffer = model.buffers[t.buffer] if t.buffer < len(model.buffers) else None
-        raw = None
-        if buffer is not None and buffer.data is not None and len(buffer.data) > 0:
-            raw = np.asarray(buffer.data, dtype=np.uint8).tobytes()
-        elif buffer is not None and buffer.offset and buffer.size:
-            raw = buf[buffer.offset : buffer.offset + buffer.size]
-        shape = tuple(int(d) for d in t.shape) if t.shape is not None else ()
-        name = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
-        tensor = Tensor(
-            index=index,
-            name=name,
-            shape=shape,
-            type_code=int(t.type),
-            type_name=type_names.get(int(t.type), str(t.type)),
-            quantization=_read_quantization(t.quantization),
-            data=None,
-        )
-        if raw is not None:
-            data = np.frombuffer(raw, dtype=tensor.dtype).reshape(shape)
-            tensor = Tensor(**{**tensor.__dict__, "data": data})
-        tensors.append(tensor)
-
-    operators = []
-    for index, op in enumerate(subgraph.operators or []):
-        code = model.operatorCodes[op.opcodeIndex]
-        # Opcodes past 127 live only in builtinCode; older files only fill the deprecated field.
-        builtin = max(int(code.builtinCode), int(code.deprecatedBuiltinCode))
-        name = op_names.get(builtin, str(builtin))
-        if name == "CUSTOM":
-            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
-            name = f"CUSTOM:{custom}"
-        operators.append(
-            Operator(
-                index=index,
-                opcode=name,
-                version=int(code.version),
-                inputs=tuple(int(i) for i in (op.inputs if op.inputs is not None else ())),
-                outputs=tuple(int(i) for i in (op.outputs if op.outputs is not None else ())),
-                options=op.builtinOptions,
-            )
-        )
+    tensors = [_read_tensor(model, i, t, buf, type_names) for i, t in enumerate(subgraph.tensors)]
+    operators = [_read_operator(model, i, op, op_names) for i, op in enumerate(subgraph.operators or [])]
     description = model.description.decode() if isinstance(model.description, bytes) else ""
     return Graph(
         tensors=tuple(tensors),

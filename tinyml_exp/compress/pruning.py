@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tinyml_exp.compress.base import require
 from tinyml_exp.compress.finetune import FineTunedMethod, Phase, PhaseContext, wrap_layers
@@ -23,6 +23,7 @@ from tinyml_exp.compress.invariants import Invariant, MByNPattern, SparsityKept
 from tinyml_exp.compress.measure import has_input_axis, is_kernel_layer, keras_kernels, sparsity
 from tinyml_exp.config import register_option
 from tinyml_exp.errors import ConfigError
+from tinyml_exp.validate import fine_tune_steps_problem
 
 if TYPE_CHECKING:
     import tf_keras
@@ -142,6 +143,9 @@ class PruneConstant(PruneMethod):
 @register_option("compression", "prune_polynomial")
 @dataclass
 class PrunePolynomial(PruneMethod):
+    # A ramp needs a start and an end step (cross-group rule: validate.fine_tune_steps_problem).
+    min_fine_tune_steps: ClassVar[int] = 2
+
     initial_sparsity: float = 0.0
     final_sparsity: float = 0.8
     # Share of the fine-tuning steps over which sparsity rises from initial to final; the rest
@@ -169,12 +173,10 @@ class PrunePolynomial(PruneMethod):
     def pruning_params(self, ctx: PhaseContext) -> dict[str, Any]:
         import tensorflow_model_optimization as tfmot
 
-        if ctx.total_steps < 2:
-            raise ConfigError(
-                f"compression=prune_polynomial needs ≥ 2 fine-tuning steps to ramp sparsity; "
-                f"compression.epochs={self.epochs} × {ctx.steps_per_epoch} step(s) per epoch gives "
-                f"{ctx.total_steps} (raise compression.epochs or lower train.batch_size)"
-            )
+        # The rule lives in validate.py; checked again here for datasets whose size only the files know.
+        problem = fine_tune_steps_problem(self, len(ctx.data.y_train), ctx.settings.batch_size)
+        if problem:
+            raise ConfigError(problem)
         begin, end, frequency = ramp_steps(ctx.total_steps, self.ramp_fraction)
         ctx.metrics.update(
             {"prune/end_step": end, "prune/frequency": frequency, "prune/total_steps": ctx.total_steps}

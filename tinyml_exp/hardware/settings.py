@@ -1,4 +1,4 @@
-"""The `firmware:` and `benchmark:` config keys (schemas and their set-up checks).
+"""The `firmware:` and `benchmark:` config keys (schemas; their set-up checks are in `tinyml_exp.validate`).
 
 Per-target defaults: `benchmark.port`, `baudrate`, `flash` and `timeout_s` default to the target's
 `target.benchmark.*` (see `TargetBenchmark` and `conf/target/*.yaml`), so `target=b_l475e_iot01a`
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-
-from tinyml_exp.errors import ConfigError
 
 if TYPE_CHECKING:
     from tinyml_exp.hardware.target import Target
@@ -78,46 +76,3 @@ def firmware_wanted(firmware: Any, target: Target) -> bool:
     if firmware.enabled is False:
         return False
     return bool(target.firmware_board) or firmware.enabled is True
-
-
-def check_hardware_config(cfg: Any, target: Target) -> None:
-    """Set-up checks of `firmware.*` and `benchmark.*` against the target (raises ConfigError)."""
-    fw, bench = cfg.firmware, cfg.benchmark
-    if fw.reference not in REFERENCES:
-        raise ConfigError(f"firmware.reference={fw.reference!r} is not one of {', '.join(REFERENCES)}")
-    if fw.jobs < 1:
-        raise ConfigError(f"firmware.jobs={fw.jobs!r} must be >= 1")
-    if fw.enabled is True and not target.firmware_board:
-        raise ConfigError(
-            f"firmware.enabled=true but target {target.name!r} has no firmware port (target.firmware_board "
-            "is null); choose target=qemu_netduinoplus2 or target=b_l475e_iot01a"
-        )
-    if not bench.enabled:
-        return
-    if not target.firmware_board:
-        raise ConfigError(
-            f"benchmark.enabled=true needs a target with a firmware port; target {target.name!r} has none "
-            "(target.firmware_board is null): use target=qemu_netduinoplus2 or target=b_l475e_iot01a"
-        )
-    if fw.enabled is False:
-        raise ConfigError(
-            "benchmark.enabled=true runs the run's firmware: set firmware.enabled=true (or leave it null)"
-        )
-    if bench.port is None and not target.emulated:
-        raise ConfigError(
-            f"benchmark.port is not set for the real board {target.name!r}: give its serial port, "
-            "e.g. benchmark.port=/dev/ttyACM0 (or a pyserial URL such as socket://host:port)"
-        )
-    for key, value, minimum in (
-        ("samples", bench.samples, 1),
-        ("warmup", bench.warmup, 0),
-        ("repeats", bench.repeats, 1),
-        ("retries", bench.retries, 0),
-        ("baudrate", bench.baudrate, 1),
-        ("clock_hz", bench.clock_hz, 1),
-    ):
-        if value is not None and value < minimum:
-            raise ConfigError(f"benchmark.{key}={value!r} must be >= {minimum}")
-    for key in ("timeout_s", "connect_timeout_s"):
-        if not bench[key] > 0:
-            raise ConfigError(f"benchmark.{key}={bench[key]!r} must be > 0")

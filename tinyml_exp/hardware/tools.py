@@ -1,7 +1,8 @@
 """External programs the firmware path needs, and the Debian package each comes from.
 
-`missing_tools_reason()` is the one check shared by the library (clear one-line errors) and the
-tests (skip reasons), so both name the same package.
+`DEBIAN_PACKAGES` is the one tool → package map: `missing_tools_reason()` names the package in the
+library's one-line errors and in the tests' skip (or, under CI=true, failure) reasons, and
+`setup_packages()` is what scripts/setup.sh installs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ FIRMWARE_BUILD_TOOLS = (
     "arm-none-eabi-size",
     "newlib-nano",
 )
+
+# What the test suite runs: scripts/setup.sh installs their packages, and under CI=true a test
+# whose tool is missing fails instead of skipping (tests/helpers.require_commands).
+TEST_TOOLS = (*FIRMWARE_BUILD_TOOLS, "gcc", "qemu-system-arm", "socat")
+# Data sets the tests read, by the Debian package that installs them (the conf/dataset/*.yaml
+# of each names it in its package_hint).
+TEST_DATA_PACKAGES = ("dataset-fashion-mnist",)
+
+
+def setup_packages() -> list[str]:
+    """The Debian packages the tests need, sorted: those of TEST_TOOLS and TEST_DATA_PACKAGES."""
+    return sorted({DEBIAN_PACKAGES[tool] for tool in TEST_TOOLS} | set(TEST_DATA_PACKAGES))
 
 
 class ToolMissingError(TinymlExpError):

@@ -61,6 +61,19 @@ _CMSIS_FC = "derived: arm_fully_connected_s8 does 2 MACs per SMLAD after SXTB16 
 _CGEN = "design target of the generated C (≈ 2 instructions/MAC) × CPI ≈ 1.3 on Cortex-M4 (LDR 2 cycles, SMLAD/MLA 1)"
 _TFLM_OVERHEAD = "assumption: MicroInterpreter node loop + kernel Eval entry, ≈ 1.5 k cycles/op"
 
+# What every kernel of one runtime pays alike: byte copies (reshape-like operators), per operator
+# and per inference.
+_TFLM_RUNTIME = {
+    "copy_byte": 0.5,  # memcpy, word copies ≈ 2 cycles / 4 bytes
+    "op_overhead": 1500.0,  # _TFLM_OVERHEAD
+    "invoke_overhead": 2000.0,
+}
+_CGEN_RUNTIME = {
+    "copy_byte": 0.0,  # RESHAPE is an alias in the generated C
+    "op_overhead": 100.0,  # a direct call with a const parameter record
+    "invoke_overhead": 200.0,
+}
+
 COSTS: dict[tuple[str, str], KernelCosts] = {
     ("tflm_reference", "int8"): KernelCosts(
         conv_mac=180.0,
@@ -69,9 +82,7 @@ COSTS: dict[tuple[str, str], KernelCosts] = {
         window_op=30.0,  # derived: one 4-D Offset() + compare per window element (≈ 1/6 of a conv MAC)
         element=30.0,  # derived: broadcast index + two requantizations (MultiplyByQuantizedMultiplier)
         softmax_element=150.0,  # derived: gemmlowp fixed-point exp + reciprocal per element
-        copy_byte=0.5,  # memcpy, word copies ≈ 2 cycles / 4 bytes
-        op_overhead=1500.0,
-        invoke_overhead=2000.0,
+        **_TFLM_RUNTIME,
         source=f"MACs: {_REF_MAC}; FC: {_REF_FC}; overhead: {_TFLM_OVERHEAD}",
     ),
     ("tflm_reference", "float32"): KernelCosts(
@@ -81,9 +92,7 @@ COSTS: dict[tuple[str, str], KernelCosts] = {
         window_op=30.0,
         element=20.0,
         softmax_element=120.0,  # expf
-        copy_byte=0.5,
-        op_overhead=1500.0,
-        invoke_overhead=2000.0,
+        **_TFLM_RUNTIME,
         source="assumption: same loop and indexing structure as the int8 reference kernels (VMLA.F32 "
         "3 cycles vs MLA 1 is small beside the index arithmetic); " + _REF_MAC,
     ),
@@ -94,9 +103,7 @@ COSTS: dict[tuple[str, str], KernelCosts] = {
         window_op=3.0,  # derived: arm_max_pool_s8 compares 4 int8 lanes per instruction pair
         element=8.0,  # derived: arm_elementwise_add_s8, two requantizations per element
         softmax_element=60.0,  # derived: arm_softmax_s8 fixed-point exp
-        copy_byte=0.5,
-        op_overhead=1500.0,
-        invoke_overhead=2000.0,
+        **_TFLM_RUNTIME,
         source=f"MACs: {_CMSIS_MAC}; FC: {_CMSIS_FC}; overhead: {_TFLM_OVERHEAD}",
     ),
     ("cgen", "int8"): KernelCosts(
@@ -106,9 +113,7 @@ COSTS: dict[tuple[str, str], KernelCosts] = {
         window_op=1.5,
         element=5.0,
         softmax_element=60.0,
-        copy_byte=0.0,  # RESHAPE is an alias in the generated C
-        op_overhead=100.0,  # a direct call with a const parameter record
-        invoke_overhead=200.0,
+        **_CGEN_RUNTIME,
         source=f"{_CGEN}; per-op: direct call (assumption). Calibrate with QEMU instruction counts",
     ),
     ("cgen", "float32"): KernelCosts(
@@ -118,9 +123,7 @@ COSTS: dict[tuple[str, str], KernelCosts] = {
         window_op=2.0,
         element=5.0,
         softmax_element=80.0,
-        copy_byte=0.0,
-        op_overhead=100.0,
-        invoke_overhead=200.0,
+        **_CGEN_RUNTIME,
         source="derived: scalar VLDR/VFMA loops of the generated f32 kernels (Cortex-M4 FPU timings)",
     ),
 }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tinyml_exp.profile.calibration import BUILTIN_POINTS, CalibrationPoint, Scale, fit_scales
 from tinyml_exp.profile.costmodel import CORES, WorkItem, backend_available, cost_dtype, model_cycles
@@ -155,27 +155,6 @@ def _runtime_error(
     if backend == "cgen":
         return flash.cgen_error if flash.cgen is None else ""
     return arena.error if arena is not None and not arena.ok else ""
-
-
-def check_profile_config(profile: Any, target: Target) -> None:
-    """Set-up check of the `profile` keys against the target (raises `ConfigError`)."""
-    from tinyml_exp.errors import ConfigError
-
-    if profile.backend not in BACKENDS:
-        raise ConfigError(f"profile.backend={profile.backend!r} is not one of {', '.join(BACKENDS)}")
-    if target.core not in CORES:
-        raise ConfigError(
-            f"target.core={target.core!r} (target {target.name}) has no cost model; expected one of {', '.join(CORES)}"
-        )
-    if not backend_available(profile.backend, target.core):
-        raise ConfigError(
-            f"profile.backend={profile.backend!r} does not exist for target.core={target.core!r}; "
-            "use profile.backend=cgen or tflm_reference"
-        )
-    if target.count_unit not in ("cycles", "instructions"):
-        raise ConfigError(f"target.count_unit={target.count_unit!r} must be 'cycles' or 'instructions'")
-    if profile.probe_timeout_s <= 0:
-        raise ConfigError(f"profile.probe_timeout_s={profile.probe_timeout_s!r} must be > 0")
 
 
 def profile_model(

@@ -75,8 +75,7 @@ def _fusable_pool(graph: Graph, op: Operator, consumers: dict[int, list[Operator
     return pool
 
 
-def lower_graph(graph: Graph, reference: str = "tflm") -> Program:
-    """Turn every operator into a kernel call (RESHAPE into an alias)."""
+def _check_io(graph: Graph) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise CGenError(
             f"the C API has one input and one output; this model has {len(graph.inputs)} inputs and "
@@ -88,6 +87,46 @@ def lower_graph(graph: Graph, reference: str = "tflm") -> Program:
                 f"model {'input' if t.index in graph.inputs else 'output'} {t.name!r} of type "
                 f"{t.type_name} and shape {list(t.shape)} is not supported by the C generator"
             )
+
+
+def _reshape_alias(graph: Graph, op: Operator) -> tuple[int, int]:
+    """(output, input) of a RESHAPE: the same bytes under a new shape, so no code."""
+    src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if src.is_constant or src.nbytes != dst.nbytes:
+        raise UnsupportedOperatorError(f"RESHAPE (op {op.index}) of a constant tensor is not supported")
+    return dst.index, src.index
+
+
+def _lower_op(ctx: LowerContext, op: Operator, consumers: dict[int, list[Operator]], fused: set[int]) -> Step:
+    """The kernel call of one operator; a conv that takes the MAX_POOL_2D after it adds that to `fused`."""
+    graph = ctx.graph
+    if op.opcode in _LOWER_ANY_TYPE:
+        return _LOWER_ANY_TYPE[op.opcode](ctx, op)
+    kind = graph.tensor(op.outputs[0]).type_name
+    lower = _LOWER[(op.opcode, kind)]
+    if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return lower(ctx, op)
+    pool = _fusable_pool(graph, op, consumers)
+    if pool is not None and kind == "INT8" and not ops_int8.conv_pool_fusable(ctx, op, pool):
+        pool = None
+    if pool is not None:
+        fused.add(pool.index)
+    return lower(ctx, op, pool)
+
+
+def _tensor_bytes(graph: Graph, steps: list[Step], aliases: dict[int, int]) -> dict[int, int]:
+    tensor_bytes = {}
+    for step in steps:
+        for t in (*step.inputs, step.output):
+            tensor_bytes[t] = graph.tensor(t).nbytes
+    for t in (graph.inputs[0], graph.outputs[0], *aliases, *aliases.values()):
+        tensor_bytes[t] = graph.tensor(t).nbytes
+    return tensor_bytes
+
+
+def lower_graph(graph: Graph, reference: str = "tflm") -> Program:
+    """Turn every operator into a kernel call (RESHAPE into an alias)."""
+    _check_io(graph)
     ctx = LowerContext(graph=graph, reference=reference)
     consumers: dict[int, list[Operator]] = defaultdict(list)
     for op in graph.operators:
@@ -102,36 +141,13 @@ def lower_graph(graph: Graph, reference: str = "tflm") -> Program:
         _check_operator(graph, op)
         ctx.op_index = op.index
         if op.opcode == "RESHAPE":
-            src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-            if src.is_constant or src.nbytes != dst.nbytes:
-                raise UnsupportedOperatorError(
-                    f"RESHAPE (op {op.index}) of a constant tensor is not supported"
-                )
-            aliases[dst.index] = src.index  # same bytes, new shape: no code
-            continue
-        kind = graph.tensor(op.outputs[0]).type_name
-        if op.opcode in _LOWER_ANY_TYPE:
-            steps.append(_LOWER_ANY_TYPE[op.opcode](ctx, op))
-            continue
-        lower = _LOWER[(op.opcode, kind)]
-        if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            pool = _fusable_pool(graph, op, consumers)
-            if pool is not None and kind == "INT8" and not ops_int8.conv_pool_fusable(ctx, op, pool):
-                pool = None
-            if pool is not None:
-                fused.add(pool.index)
-            steps.append(lower(ctx, op, pool))
+            dst, src = _reshape_alias(graph, op)
+            aliases[dst] = src
         else:
-            steps.append(lower(ctx, op))
-    tensor_bytes = {}
-    for step in steps:
-        for t in (*step.inputs, step.output):
-            tensor_bytes[t] = graph.tensor(t).nbytes
-    for t in (graph.inputs[0], graph.outputs[0], *aliases, *aliases.values()):
-        tensor_bytes[t] = graph.tensor(t).nbytes
+            steps.append(_lower_op(ctx, op, consumers, fused))
     return Program(
         steps=steps,
-        tensor_bytes=tensor_bytes,
+        tensor_bytes=_tensor_bytes(graph, steps, aliases),
         aliases=aliases,
         input_tensor=graph.inputs[0],
         output_tensor=graph.outputs[0],

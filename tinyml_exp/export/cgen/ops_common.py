@@ -98,6 +98,22 @@ def pool_geometry(op: Operator, x: Tensor, y: Tensor) -> dict[str, int]:
     }  # fmt: skip
 
 
+def fc_shapes(
+    ctx: LowerContext, op: Operator, weight_types: tuple[str, ...] | None = None
+) -> tuple[Tensor, Tensor, Tensor, int, int]:
+    """Input, weights and output of a FULLY_CONNECTED on one sample, and (out_n, in_n)."""
+    g = ctx.graph
+    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    if weight_types is not None:
+        check_type(op, w, weight_types, "weights")
+    if len(w.shape) != 2:
+        raise unsupported(op, f"with weights shape {list(w.shape)}")
+    out_n, in_n = w.shape
+    if x.num_elements != in_n or y.num_elements != out_n:
+        raise unsupported(op, f"with batched input {list(x.shape)}")
+    return x, w, y, out_n, in_n
+
+
 def check_type(op: Operator, t: Tensor | None, allowed: tuple[str, ...], role: str) -> None:
     if t is not None and t.type_name not in allowed:
         raise UnsupportedOperatorError(

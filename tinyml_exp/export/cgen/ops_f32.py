@@ -9,6 +9,7 @@ from tinyml_exp.export.cgen.ops_common import (
     LowerContext,
     check_type,
     conv_geometry,
+    fc_shapes,
     fused_activation,
     nhwc,
     option,
@@ -72,13 +73,7 @@ def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> Step:
 
 
 def lower_fc(ctx: LowerContext, op: Operator) -> Step:
-    g = ctx.graph
-    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    if len(w.shape) != 2:
-        raise unsupported(op, f"with weights shape {list(w.shape)}")
-    out_n, in_n = w.shape
-    if x.num_elements != in_n or y.num_elements != out_n:
-        raise unsupported(op, f"with batched input {list(x.shape)}")
+    x, w, y, out_n, in_n = fc_shapes(ctx, op)  # weights' type: checked by _const_f32
     lo, hi = qmath.activation_range_float(fused_activation(op))
     params = ctx.params("tme_fc_f32_params_t", {"in_n": in_n, "out_n": out_n, "act_min": lo, "act_max": hi})
     bias = _const_f32(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, "bias")

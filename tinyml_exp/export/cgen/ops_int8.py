@@ -11,6 +11,7 @@ from tinyml_exp.export.cgen.ops_common import (
     LowerContext,
     check_type,
     conv_geometry,
+    fc_shapes,
     fused_activation,
     nhwc,
     option,
@@ -261,31 +262,28 @@ def conv_pool_fusable(ctx: LowerContext, conv: Operator, pool: Operator) -> bool
     return min(mults) >= 0 and all((bound << max(s, 0)) <= _INT32_MAX for s in shifts)
 
 
-def lower_fc(ctx: LowerContext, op: Operator) -> Step:
-    g = ctx.graph
-    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    check_type(op, w, ("INT8",), "weights")
-    if len(w.shape) != 2:
-        raise unsupported(op, f"with weights shape {list(w.shape)}")
-    out_n, in_n = w.shape
-    if x.num_elements != in_n or y.num_elements != out_n:
-        raise unsupported(op, f"with batched input {list(x.shape)}")
-    s_in, zp_in = scale_zp(op, x, "input")
-    s_out, zp_out = scale_zp(op, y, "output")
+def _fc_weight_zero_point(op: Operator, w: Tensor, out_n: int) -> int:
+    """Weights quantized per tensor or per output row; per-channel ones symmetric."""
     q = w.quantization
     if q is None or (q.per_channel and q.scale.size != out_n):
         raise unsupported(op, "with weights quantized along the input axis")
-    w_zp = int(q.zero_point[0])
     if q.per_channel and np.any(q.zero_point != 0):
         raise unsupported(op, "with asymmetric per-channel weights")
+    return int(q.zero_point[0])
+
+
+def lower_fc(ctx: LowerContext, op: Operator) -> Step:
+    x, w, y, out_n, in_n = fc_shapes(ctx, op, weight_types=("INT8",))
+    s_in, zp_in = scale_zp(op, x, "input")
+    s_out, zp_out = scale_zp(op, y, "output")
+    w_zp = _fc_weight_zero_point(op, w, out_n)
     bias = _bias(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, out_n)
-    mults, shifts = qmath.channel_multipliers(s_in, q.scale, s_out, out_n)
+    mults, shifts = qmath.channel_multipliers(s_in, w.quantization.scale, s_out, out_n)
     act_min, act_max = qmath.activation_range_int8(fused_activation(op), s_out, zp_out)
     use_double = ctx.reference == "tflite"
-    scales = qmath.channel_scales_double(s_in, q.scale, s_out, out_n) if use_double else None
+    scales = qmath.channel_scales_double(s_in, w.quantization.scale, s_out, out_n) if use_double else None
     wq = w.data.astype(np.int64)
     group = next(gs for gs in (5, 4, 6, 3, 2, 1) if out_n % gs == 0)
-    packed = in_n % 4 == 0 and w_zp == 0
     fields = {
         "in_n": in_n, "out_n": out_n, "group": group, "in_offset": -zp_in, "w_offset": -w_zp,
         "out_offset": zp_out, "act_min": act_min, "act_max": act_max, "requant": int(use_double),
@@ -297,7 +295,7 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
         ctx.const("scale", "double", scales) if scales is not None else "NULL",
         _out(y.index),
     )
-    if packed:
+    if in_n % 4 == 0 and w_zp == 0:
         # word k of a pass = 4 consecutive weights of one row; input offset folded into the bias
         words = wq.astype(np.int8).reshape(out_n // group, group, in_n // 4, 4).transpose(0, 2, 1, 3)
         wpk = np.ascontiguousarray(words).view("<u4").reshape(-1)
