@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import CONFIG_DIR, compose_config, options, run_app
+from tests.helpers import CONFIG_DIR, compose_config, run_app
+from tinyml_exp.config import option_names
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
 # Seconds instead of minutes: synthetic data, one epoch, small test split, no TFLM pass.
@@ -20,7 +21,7 @@ CUT_DOWN = {
 }
 
 
-def swept_options(group: str, value: str) -> set[str]:
+def swept_options(group: str, value: str, conf: Path | None = None) -> set[str]:
     """The options of `group` a sweep value names, as Hydra's basic sweeper expands it (a list,
     or `glob(...)` over the group's YAML files)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -28,7 +29,7 @@ def swept_options(group: str, value: str) -> set[str]:
 
     parsed = OverridesParser.create().parse_override(f"{group}={value}").value()
     if isinstance(parsed, Glob):
-        return set(parsed.filter(list(options(group))))
+        return set(parsed.filter(option_names(group, conf)))
     return {str(v).strip() for v in parsed.list} if hasattr(parsed, "list") else {str(parsed)}
 
 

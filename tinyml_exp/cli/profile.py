@@ -105,6 +105,34 @@ def _fit_table(results: list) -> str:
     return "\n".join(lines)
 
 
+def _bad_input_errors() -> tuple[type[Exception], ...]:
+    """What a bad override, model file or option value raises: one line, exit EXIT_BAD_INPUT."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from tinyml_exp.tflite_graph import TFLiteGraphError
+
+    return (HydraException, OmegaConfBaseException, TFLiteGraphError, ValueError, FileNotFoundError)
+
+
+def _show(args: argparse.Namespace, cfg, result, several: bool) -> None:
+    """Print one target's profile; write its artifacts (--out) and MLflow run (--mlflow)."""
+    from tinyml_exp.profile.report import table_markdown
+
+    print(result.summary())
+    if not args.no_table:
+        print()
+        print(table_markdown(result))
+    artifacts = {}
+    if args.out is not None:
+        out = args.out / result.target.name if several else args.out
+        artifacts = result.write_artifacts(out, plot=cfg.profile.plot)
+        print(f"artifacts: {', '.join(str(p) for p in artifacts.values())}")
+    if args.mlflow:
+        print(f"MLflow run {_log_mlflow(cfg, result, args.model.resolve(), artifacts)}")
+    print()
+
+
 def run(argv: list[str]) -> int:
     args = _parser().parse_intermixed_args(argv)  # overrides may follow the flags
     logging.basicConfig(
@@ -115,13 +143,8 @@ def run(argv: list[str]) -> int:
         return EXIT_BAD_INPUT
     import tempfile
 
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
     from tinyml_exp.profile.profiler import profile_model
-    from tinyml_exp.profile.report import table_markdown
     from tinyml_exp.registry import to_object
-    from tinyml_exp.tflite_graph import TFLiteGraphError
 
     overrides, targets = _split_targets(args.overrides, args.all_targets)
     results = []
@@ -146,27 +169,10 @@ def run(argv: list[str]) -> int:
                     calibrate=cfg.profile.calibrate,
                     cache_dir=Path(arena_cache),
                 )
-            except (
-                HydraException,
-                OmegaConfBaseException,
-                TFLiteGraphError,
-                ValueError,
-                FileNotFoundError,
-            ) as e:
+            except _bad_input_errors() as e:
                 print(f"tinyml-exp-profile: {e}", file=sys.stderr)
                 return EXIT_BAD_INPUT
-            print(result.summary())
-            if not args.no_table:
-                print()
-                print(table_markdown(result))
-            artifacts = {}
-            if args.out is not None:
-                out = args.out / target.name if len(targets) > 1 else args.out
-                artifacts = result.write_artifacts(out, plot=cfg.profile.plot)
-                print(f"artifacts: {', '.join(str(p) for p in artifacts.values())}")
-            if args.mlflow:
-                print(f"MLflow run {_log_mlflow(cfg, result, args.model.resolve(), artifacts)}")
-            print()
+            _show(args, cfg, result, several=len(targets) > 1)
             results.append(result)
     if len(results) > 1:
         print(_fit_table(results))
