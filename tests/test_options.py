@@ -108,3 +108,18 @@ def test_a_new_option_runs_end_to_end(tmp_path: Path) -> None:
         params = dict(db.execute("SELECT key, value FROM params WHERE key LIKE 'compression.%'"))
     assert status == "FINISHED"
     assert params.get("compression.name") == "foo" and params.get("compression.scale") == "2.0"
+
+
+def test_a_name_beats_a_pattern_and_the_longest_pattern_wins() -> None:
+    from tinyml_exp.registry import class_for, register_option
+
+    classes = {key: type(f"C{i}", (), {}) for i, key in enumerate(("*", "q_*", "q_int*", "q_int8"))}
+    for key, cls in classes.items():
+        register_option("_registry_test", key)(cls)
+    assert class_for("_registry_test", "q_int8") is classes["q_int8"]
+    assert class_for("_registry_test", "q_int16") is classes["q_int*"]
+    assert class_for("_registry_test", "q_float") is classes["q_*"]
+    assert class_for("_registry_test", "other") is classes["*"]
+    assert class_for("_registry_test_none", "other") is None
+    with pytest.raises(ValueError, match="registered twice"):
+        register_option("_registry_test", "q_int8")(type("Another", (), {}))

@@ -22,12 +22,19 @@ def register_option(group: str, name: str = "*") -> Callable[[type[T]], type[T]]
 
     def decorator(cls: type[T]) -> type[T]:
         key = (group, name)
-        if key in _OPTIONS and _OPTIONS[key].__qualname__ != cls.__qualname__:
-            raise ValueError(f"config option {group}/{name} registered twice")
+        # The same class imported again (a module reloaded) replaces itself; another class is a clash.
+        if key in _OPTIONS and _qualified(_OPTIONS[key]) != _qualified(cls):
+            raise ValueError(
+                f"config option {group}/{name} registered twice: {_qualified(_OPTIONS[key])} and {_qualified(cls)}"
+            )
         _OPTIONS[key] = cls
         return cls
 
     return decorator
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def registered_options(group: str) -> dict[str, type]:
