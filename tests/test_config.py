@@ -137,3 +137,21 @@ def test_option_modules_never_import_the_config_machinery() -> None:
                 if lazy_or_top and (node.module or "").startswith(forbidden):
                     offenders.append(f"{path.name}: from {node.module}")
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize("face", ["tinyml_exp.cli.profile", "tinyml_exp.cli.bench", "tinyml_exp.cli.report"])
+def test_console_script_help_imports_no_heavy_package(face: str) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import contextlib, io, runpy, sys\n"
+        "sys.argv = ['face', '--help']\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    runpy.run_module({face!r}, run_name='__main__')\n"
+        "print(','.join(sorted({'tensorflow', 'tf_keras', 'mlflow', 'numpy', 'matplotlib'} & set(sys.modules))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "", f"{face} --help imported: {done.stdout}"
