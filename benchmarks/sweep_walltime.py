@@ -24,7 +24,9 @@ sys.path.insert(0, str(REPO))
 
 
 def all_methods() -> list[str]:
-    return sorted(p.stem for p in (REPO / "conf" / "compression").glob("*.yaml"))
+    from tinyml_exp.config import option_names
+
+    return option_names("compression")
 
 
 def run_sweep(methods: list[str], epochs: int, jobs: int, work: Path) -> float:

@@ -17,27 +17,24 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from tinyml_exp.config import store_schemas
+from tinyml_exp.config import compose, config_dir, option_names
 from tinyml_exp.hardware.tools import missing_tools_reason
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG_DIR = str(REPO / "conf")
+CONFIG_DIR = str(config_dir())
 
 
 def compose_config(overrides: list[str] | None = None, with_hydra: bool = False) -> DictConfig:
-    """The app's real config (conf/ + schemas), composed as the CLI would compose it; with the
-    `hydra` node (launcher, sweeper, ...) when `with_hydra`."""
-    store_schemas()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides or [], return_hydra_config=with_hydra)
+    """The app's real config, composed by the function every face uses; with the `hydra` node
+    (launcher, sweeper, ...) when `with_hydra`."""
+    return compose(overrides, with_hydra=with_hydra)
 
 
 def options(group: str) -> tuple[str, ...]:
     """The options of a config group: the YAML files in conf/<group>/."""
-    return tuple(sorted(p.stem for p in (Path(CONFIG_DIR) / group).glob("*.yaml")))
+    return tuple(option_names(group))
 
 
 def tiny_overrides(tmp_path: Path) -> list[str]:

@@ -271,7 +271,7 @@ def test_standalone_command_end_to_end(tmp_path: Path) -> None:
     np.savez(data, x_test=pixels, y_test=model.data.y_test[:n])
     (tmp_path / "model.tflite").write_bytes(model.tflite)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    command = [sys.executable, "-m", "tinyml_exp.hardware.bench_cli", "--qemu", str(model.firmware.elf)]
+    command = [sys.executable, "-m", "tinyml_exp.cli.bench", "--qemu", str(model.firmware.elf)]
     command += ["--data", str(data), "--model", str(tmp_path / "model.tflite"), "--samples", "100"]
     command += [
         "--clock-hz",
@@ -299,7 +299,7 @@ def test_standalone_command_end_to_end(tmp_path: Path) -> None:
 def test_standalone_command_reads_npy_without_pickle(tmp_path: Path) -> None:
     bad = tmp_path / "objects.npy"
     np.save(bad, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    command = [sys.executable, "-m", "tinyml_exp.hardware.bench_cli", "--port", "socket://127.0.0.1:9"]
+    command = [sys.executable, "-m", "tinyml_exp.cli.bench", "--port", "socket://127.0.0.1:9"]
     done = subprocess.run([*command, "--data", str(bad)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: cannot read {bad}: ") and "allow_pickle=False" in done.stderr
@@ -367,7 +367,7 @@ def test_ctrl_c_prints_what_arrived_and_stops_qemu(tmp_path: Path) -> None:
     model = small_model("int8")
     data = tmp_path / "test.npz"
     np.savez(data, x=model.data.x_test, y=model.data.y_test)  # 400 samples: ~10 s on QEMU
-    command = [sys.executable, "-m", "tinyml_exp.hardware.bench_cli", "--qemu", str(model.firmware.elf)]
+    command = [sys.executable, "-m", "tinyml_exp.cli.bench", "--qemu", str(model.firmware.elf)]
     process = subprocess.Popen(
         [*command, "--data", str(data), "--csv", str(tmp_path / "partial.csv"), "-v"],
         stdout=subprocess.PIPE,

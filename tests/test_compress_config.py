@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import compose_config, options, run_app, tiny_overrides
 from tinyml_exp.compress import CompressionMethod
-from tinyml_exp.config import registered_options, to_object
+from tinyml_exp.config import option_classes, to_object
 from tinyml_exp.errors import ConfigError
 
 METHODS = options("compression")
@@ -23,7 +23,7 @@ def test_every_option_has_a_yaml_and_a_class() -> None:
     # The options the compression issue promises users, by name.
     promised = "none ptq_int8 ptq_dynamic ptq_float16 qat prune_structured prune_constant prune_polynomial pqat cluster cqat pcqat"
     assert set(METHODS) == set(promised.split())
-    assert set(METHODS) == set(registered_options("compression"))
+    assert set(METHODS) == set(option_classes("compression"))
 
 
 @pytest.mark.parametrize("name", METHODS)

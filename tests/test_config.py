@@ -102,3 +102,56 @@ def test_cli_path_imports_no_heavy_package() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip().splitlines()[-1:] in ([], [""]), f"imported on the CLI path: {done.stdout}"
+
+
+def test_option_modules_never_import_the_config_machinery() -> None:
+    """config.py imports every module of the group packages (discovery), so none of them may
+    import config, the faces or the pipeline back, even lazily: that would be an import circle."""
+    import ast
+    import importlib
+    import pkgutil
+    from pathlib import Path
+
+    from tinyml_exp.config import option_packages
+
+    forbidden = ("tinyml_exp.config", "tinyml_exp.cli", "tinyml_exp.pipeline", "tinyml_exp.__main__")
+    offenders = []
+    for package in option_packages().values():
+        module = importlib.import_module(package)
+        paths = [Path(module.__file__)]
+        paths += [
+            Path(i.module_finder.path) / f"{i.name}.py"
+            for i in pkgutil.iter_modules(getattr(module, "__path__", []))
+        ]
+        for path in (p for p in paths if p.is_file()):
+            tree = ast.parse(path.read_text())
+            type_checking = {
+                id(n)
+                for b in ast.walk(tree)
+                if isinstance(b, ast.If) and "TYPE_CHECKING" in ast.unparse(b.test)
+                for s in b.body
+                for n in ast.walk(s)
+            }
+            for node in ast.walk(tree):
+                lazy_or_top = isinstance(node, ast.ImportFrom) and id(node) not in type_checking
+                if lazy_or_top and (node.module or "").startswith(forbidden):
+                    offenders.append(f"{path.name}: from {node.module}")
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize("face", ["tinyml_exp.cli.profile", "tinyml_exp.cli.bench", "tinyml_exp.cli.report"])
+def test_console_script_help_imports_no_heavy_package(face: str) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import contextlib, io, runpy, sys\n"
+        "sys.argv = ['face', '--help']\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    runpy.run_module({face!r}, run_name='__main__')\n"
+        "print(','.join(sorted({'tensorflow', 'tf_keras', 'mlflow', 'numpy', 'matplotlib'} & set(sys.modules))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "", f"{face} --help imported: {done.stdout}"

@@ -27,7 +27,7 @@ ISSUE_METRICS = (
 
 def profile_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tinyml_exp.profile.cli", *args],
+        [sys.executable, "-m", "tinyml_exp.cli.profile", *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -1,10 +1,13 @@
-"""Structured-config schemas and their registration in Hydra's ConfigStore.
+"""The config: its schemas, where its YAML lives, and the one `compose(overrides)` every face uses.
 
-Every option of a config group is one dataclass that is both the schema (typed fields, so a typo
-or a wrong type fails at compose time naming the key) and the behaviour (its methods). It is
-registered under `schema/<group>/<name>`; `conf/<group>/<option>.yaml` extends it with
-`defaults: [/schema/<group>/<name>@_here_, _self_]` and sets the values. The pipeline turns a
-composed group node back into its class with `OmegaConf.to_object`.
+Every option of a config group is one YAML file, `conf/<group>/<name>.yaml`, whose name is the
+option's name, and one dataclass registered for that name (`tinyml_exp.registry.register_option`)
+that is both the schema (typed fields, so a typo or a wrong type fails at compose time naming the
+key) and the behaviour (its methods). The classes are found by importing every module of the
+group's package (`Config`'s field says which package), and `store_schemas` stores, for each YAML
+file, its class as `schema/<group>/<name>` with `name` set; `conf/config.yaml` puts that schema under
+the chosen option (`/schema/<group>@<group>: ${<group>}`). The pipeline turns a composed group
+node back into its class with `to_object`.
 
 Option modules are imported here, so they must stay light: TensorFlow and MLflow are imported
 inside methods, never at module level.
@@ -13,42 +16,22 @@ inside methods, never at module level.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+import pkgutil
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, OmegaConf
 
+from tinyml_exp.errors import ConfigError
 from tinyml_exp.hardware.settings import BenchmarkConfig, FirmwareConfig
+from tinyml_exp.registry import class_for, to_object
+from tinyml_exp.resources import resource_dir
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
-# Modules whose classes register config options; importing them runs the decorators.
-OPTION_MODULES = (
-    "tinyml_exp.data",
-    "tinyml_exp.models",
-    "tinyml_exp.compress",
-    "tinyml_exp.hardware.target",
-)
-
-_OPTIONS: dict[tuple[str, str], type] = {}
-
-
-def register_option(group: str, name: str) -> Callable[[type[T]], type[T]]:
-    """Class decorator: make a dataclass the schema `schema/<group>/<name>`."""
-
-    def decorator(cls: type[T]) -> type[T]:
-        key = (group, name)
-        if key in _OPTIONS and _OPTIONS[key] is not cls:
-            raise ValueError(f"config option {group}/{name} registered twice")
-        _OPTIONS[key] = cls
-        return cls
-
-    return decorator
-
-
-def registered_options(group: str) -> dict[str, type]:
-    return {name: cls for (g, name), cls in _OPTIONS.items() if g == group}
+__all__ = ["Config", "compose", "config_dir", "option_classes", "option_names", "store_schemas", "to_object"]
 
 
 @dataclass
@@ -114,10 +97,11 @@ class SweepConfig:
 @dataclass
 class Config:
     seed: int = 0
-    dataset: Any = MISSING
-    architecture: Any = MISSING
-    compression: Any = MISSING
-    target: Any = MISSING
+    # The config groups; "options": the package whose modules register the group's classes.
+    dataset: Any = field(default=MISSING, metadata={"options": "tinyml_exp.data"})
+    architecture: Any = field(default=MISSING, metadata={"options": "tinyml_exp.models"})
+    compression: Any = field(default=MISSING, metadata={"options": "tinyml_exp.compress"})
+    target: Any = field(default=MISSING, metadata={"options": "tinyml_exp.targets"})
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
@@ -129,25 +113,76 @@ class Config:
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
-_STORED = False
+def option_packages() -> dict[str, str]:
+    """{config group: the package whose modules register its options}."""
+    return {f.name: f.metadata["options"] for f in fields(Config) if "options" in f.metadata}
 
 
-def store_schemas() -> None:
-    """Register every schema in Hydra's ConfigStore (idempotent)."""
-    global _STORED
-    if _STORED:
+def discover_options() -> None:
+    """Import every module of every group's package, which runs their `register_option`."""
+    for package in option_packages().values():
+        module = importlib.import_module(package)
+        for info in pkgutil.iter_modules(getattr(module, "__path__", []), prefix=f"{package}."):
+            if not info.name.rsplit(".", 1)[-1].startswith("_"):
+                importlib.import_module(info.name)
+
+
+def config_dir() -> Path:
+    """The config directory all faces and tests compose from (the package's, else the checkout's)."""
+    return resource_dir("conf")
+
+
+def option_names(group_name: str, conf: Path | None = None) -> list[str]:
+    """The options of a group: the YAML files in `<conf>/<group>/`, by name."""
+    return sorted(p.stem for p in ((conf or config_dir()) / group_name).glob("*.yaml"))
+
+
+def option_classes(group_name: str, conf: Path | None = None) -> dict[str, type]:
+    """{option name: its class} for every YAML file of the group; a file without a class fails."""
+    discover_options()
+    classes = {}
+    for name in option_names(group_name, conf):
+        cls = class_for(group_name, name)
+        if cls is None:
+            raise ConfigError(
+                f"conf/{group_name}/{name}.yaml has no class: register one with "
+                f'@register_option("{group_name}", "{name}") in a module of {option_packages()[group_name]}'
+            )
+        classes[name] = cls
+    return classes
+
+
+_STORED: list[Path] = []  # the conf directory whose schemas the ConfigStore holds
+
+
+def store_schemas(conf: Path | None = None) -> None:
+    """Register the base schema and one schema per option YAML in Hydra's ConfigStore (idempotent)."""
+    conf = (conf or config_dir()).resolve()
+    if [conf] == _STORED:
         return
     from hydra.core.config_store import ConfigStore
 
-    for module in OPTION_MODULES:
-        importlib.import_module(module)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    for (group, name), cls in _OPTIONS.items():
-        cs.store(group=f"schema/{group}", name=name, node=cls)
-    _STORED = True
+    for group_name in option_packages():
+        for name, cls in option_classes(group_name, conf).items():
+            node = OmegaConf.structured(cls)
+            node.name = name  # the option's name is its file's name, stated nowhere else
+            cs.store(group=f"schema/{group_name}", name=name, node=node)
+    _STORED[:] = [conf]
 
 
-def to_object(node: DictConfig) -> Any:
-    """The option object (dataclass instance) for a composed group node."""
-    return OmegaConf.to_object(node)
+def compose(
+    overrides: list[str] | None = None, conf: Path | None = None, with_hydra: bool = False
+) -> DictConfig:
+    """The config `tinyml-exp` would run with these overrides (with the `hydra` node when
+    `with_hydra`): the one composition every face and test uses."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    conf = conf or config_dir()
+    store_schemas(conf)
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return hydra_compose(
+            config_name="config", overrides=list(overrides or []), return_hydra_config=with_hydra
+        )

@@ -28,7 +28,7 @@ from tinyml_exp.tracking.provenance import provenance_tags
 from tinyml_exp.validate import validate
 
 if TYPE_CHECKING:
-    from tinyml_exp.hardware.target import Target
+    from tinyml_exp.targets import Target
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,11 @@
 """Compress stage: the `compression` group.
 
-Options: none, ptq_int8, ptq_dynamic, ptq_float16 (`none.py`); prune_constant, prune_polynomial,
-prune_structured (`pruning.py`); cluster (`clustering.py`); qat, pqat, cqat, pcqat (`qat.py`).
+Options: one `conf/compression/<name>.yaml` each, served by the class registered for `<name>` in
+a module of this package (found by `tinyml_exp.config.discover_options`, no list to keep).
 """
 
 from __future__ import annotations
 
-from tinyml_exp.compress import clustering, none, pruning, qat  # noqa: F401  (registers the options)
 from tinyml_exp.compress.base import CompressionMethod, CompressResult, FineTuneSettings
 from tinyml_exp.compress.invariants import InvariantError, enforce_invariants
 from tinyml_exp.compress.measure import parameter_counts

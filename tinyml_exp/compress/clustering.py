@@ -12,8 +12,8 @@ from tinyml_exp.compress.base import require
 from tinyml_exp.compress.finetune import FineTunedMethod, Phase, PhaseContext, wrap_layers
 from tinyml_exp.compress.invariants import ClustersKept
 from tinyml_exp.compress.measure import is_kernel_layer
-from tinyml_exp.config import register_option
 from tinyml_exp.errors import ConfigError
+from tinyml_exp.registry import register_option
 
 if TYPE_CHECKING:
     import tf_keras

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from tinyml_exp.compress.base import CompressionMethod, CompressResult, FineTuneSettings, require
 from tinyml_exp.compress.measure import keras_kernels, weight_metrics
-from tinyml_exp.config import register_option
+from tinyml_exp.registry import register_option
 
 if TYPE_CHECKING:
     import tf_keras
@@ -28,9 +28,8 @@ class NoCompression(CompressionMethod):
         return CompressResult(model=model, recipe=self.recipe(), metrics=metrics)
 
 
-@register_option("compression", "ptq_int8")
-@register_option("compression", "ptq_dynamic")
-@register_option("compression", "ptq_float16")
+# ptq_int8, ptq_dynamic, ptq_float16, ...: the mode is the name's suffix.
+@register_option("compression", "ptq_*")
 @dataclass
 class PostTrainingQuantization(NoCompression):
     quantize: str = "int8"

@@ -21,8 +21,8 @@ from tinyml_exp.compress.base import require
 from tinyml_exp.compress.finetune import FineTunedMethod, Phase, PhaseContext, wrap_layers
 from tinyml_exp.compress.invariants import Invariant, MByNPattern, SparsityKept
 from tinyml_exp.compress.measure import has_input_axis, is_kernel_layer, keras_kernels, sparsity
-from tinyml_exp.config import register_option
 from tinyml_exp.errors import ConfigError
+from tinyml_exp.registry import register_option
 from tinyml_exp.validate import fine_tune_steps_problem
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ from tinyml_exp.compress.clustering import Cluster
 from tinyml_exp.compress.finetune import FineTunedMethod, Phase, PhaseContext
 from tinyml_exp.compress.invariants import ClustersKept
 from tinyml_exp.compress.pruning import PruneConstant
-from tinyml_exp.config import register_option
+from tinyml_exp.registry import register_option
 
 if TYPE_CHECKING:
     import tf_keras

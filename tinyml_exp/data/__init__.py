@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from tinyml_exp.config import to_object
-from tinyml_exp.data import cifar10, idx, synthetic  # noqa: F401  (registers the options)
 from tinyml_exp.data.base import Dataset, DatasetSplits
+from tinyml_exp.registry import to_object
 
 __all__ = ["Dataset", "DatasetSplits", "load_dataset"]
 

@@ -13,9 +13,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-from tinyml_exp.config import register_option
 from tinyml_exp.data.base import Dataset
 from tinyml_exp.errors import DataError
+from tinyml_exp.registry import register_option
 
 _RECORD_BYTES = 1 + 32 * 32 * 3  # label byte + 3 colour planes of 32 × 32
 

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 from omegaconf import MISSING
 
-from tinyml_exp.config import register_option
 from tinyml_exp.data.base import Dataset
 from tinyml_exp.errors import DataError
+from tinyml_exp.registry import register_option
 
 # IDX type codes (third byte of the magic number) -> numpy dtype, big-endian as the format says.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -39,7 +39,8 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-@register_option("dataset", "idx")
+# The generic format: every conf/dataset/*.yaml without a class of its own is a set of IDX files.
+@register_option("dataset")
 @dataclass
 class IdxDataset(Dataset):
     """The four classic files: `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]` in `path`."""

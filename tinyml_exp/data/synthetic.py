@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-from tinyml_exp.config import register_option
 from tinyml_exp.data.base import Dataset
+from tinyml_exp.registry import register_option
 
 
 @register_option("dataset", "synthetic")

@@ -35,7 +35,7 @@ from tinyml_exp.hardware.session import BenchmarkSettings, open_device
 if TYPE_CHECKING:
     from tinyml_exp.data import DatasetSplits
     from tinyml_exp.hardware.firmware_stage import FirmwareStageResult
-    from tinyml_exp.hardware.target import Target
+    from tinyml_exp.targets import Target
     from tinyml_exp.tracking import Tracker
 
 log = logging.getLogger(__name__)

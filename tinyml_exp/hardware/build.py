@@ -14,10 +14,11 @@ from pathlib import Path
 
 from tinyml_exp.errors import TinymlExpError
 from tinyml_exp.hardware.tools import FIRMWARE_BUILD_TOOLS, require_tools
+from tinyml_exp.resources import resource_dir
 
 log = logging.getLogger(__name__)
 
-FIRMWARE_DIR = Path(__file__).resolve().parents[2] / "firmware"
+FIRMWARE_DIR = resource_dir("firmware")  # the package's copy, else the checkout's
 FIXTURE_MODEL_DIR = FIRMWARE_DIR / "tests" / "fixture_model"
 _ERROR_TAIL_LINES = 30
 # `arm-none-eabi-size -B`: a header, then "text data bss dec hex filename".

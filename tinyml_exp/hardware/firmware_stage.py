@@ -31,7 +31,7 @@ from tinyml_exp.hardware.tools import FIRMWARE_BUILD_TOOLS, missing_tools_reason
 
 if TYPE_CHECKING:
     from tinyml_exp.export.cgen import CGenResult
-    from tinyml_exp.hardware.target import Target
+    from tinyml_exp.targets import Target
     from tinyml_exp.tracking import Tracker
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """The `firmware:` and `benchmark:` config keys (schemas; their set-up checks are in `tinyml_exp.validate`).
 
 Per-target defaults: `benchmark.port`, `baudrate`, `flash` and `timeout_s` default to the target's
-`target.benchmark.*` (see `TargetBenchmark` and `conf/target/*.yaml`), so `target=b_l475e_iot01a`
+`target.benchmark.*` (see `tinyml_exp.targets.TargetBenchmark` and `conf/target/*.yaml`), so `target=b_l475e_iot01a`
 knows its ST-LINK port and flash tool while `benchmark.port=...` still overrides either.
 
 Kept free of heavy imports: `tinyml_exp.config` imports this module to build the schema.
@@ -13,23 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tinyml_exp.hardware.target import Target
+    from tinyml_exp.targets import Target
 
 REFERENCES = ("tflite", "tflm")
-
-
-@dataclass
-class TargetBenchmark:
-    """How the benchmark reaches a board unless `benchmark.*` says otherwise."""
-
-    # tty path or any pyserial URL (socket://host:port, rfc2217://...); null on an emulated target:
-    # start QEMU with the run's firmware on a free local port.
-    port: str | None = None
-    baudrate: int = 115200
-    # Flash command template, split like a shell line, with {elf} {bin} {port} substituted;
-    # null: the board is flashed already (or is emulated).
-    flash: str | None = None
-    timeout_s: float = 5.0  # one request: send the input, run the model, receive the output
 
 
 @dataclass

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
-from tinyml_exp.config import to_object
-from tinyml_exp.models import mlp, resnet8, seed_cnn  # noqa: F401  (registers the options)
 from tinyml_exp.models.base import Architecture
+from tinyml_exp.registry import to_object
 
 if TYPE_CHECKING:
     import tf_keras

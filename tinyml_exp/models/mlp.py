@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tinyml_exp.config import register_option
 from tinyml_exp.models.base import Architecture
+from tinyml_exp.registry import register_option
 
 if TYPE_CHECKING:
     import tf_keras

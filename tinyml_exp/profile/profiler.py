@@ -28,7 +28,7 @@ from tinyml_exp.profile.verdict import Verdict, decide
 from tinyml_exp.tflite_graph import read_graph
 
 if TYPE_CHECKING:
-    from tinyml_exp.hardware.target import Target
+    from tinyml_exp.targets import Target
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from tinyml_exp.tflite_graph import read_graph
 if TYPE_CHECKING:
     from omegaconf import DictConfig
 
-    from tinyml_exp.hardware.target import Target
+    from tinyml_exp.targets import Target
     from tinyml_exp.tracking import Tracker
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tinyml_exp.hardware.target import Target
+    from tinyml_exp.targets import Target
 
 
 @dataclass(frozen=True)

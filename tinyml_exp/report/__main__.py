@@ -1,5 +1,5 @@
 import sys
 
-from tinyml_exp.report.cli import main
+from tinyml_exp.cli.report import main
 
 sys.exit(main())

@@ -1,28 +1,12 @@
-"""One MLflow parent run per multirun, opened and closed in the main process by a Hydra callback.
-
-Jobs find the parent through environment variables set before the launcher starts its workers
-(joblib/loky, Ray and submitit workers inherit the environment), and record themselves as its
-children with MLflow's `mlflow.parentRunId` tag. The parent is closed FINISHED at the end of the
-sweep, FAILED when an error escapes it and KILLED on Ctrl-C; the report is written in every case.
+"""How a job knows it runs inside a sweep: the environment variables the sweep callback
+(`tinyml_exp.cli.sweep.MlflowSweepCallback`) sets before the launcher starts its workers, and the
+tag a resumed sweep puts on the runs it reuses. Orchestration itself lives with the faces, so
+`tracking` never imports `report`.
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
 import os
-import sys
-import uuid
-from datetime import datetime
-from pathlib import Path
-from typing import Any
-
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
-
-from tinyml_exp import interrupt
-
-log = logging.getLogger(__name__)
 
 PARENT_RUN_ENV = "TINYML_EXP_PARENT_RUN_ID"
 SWEEP_ID_ENV = "TINYML_EXP_SWEEP_ID"
@@ -36,96 +20,3 @@ def sweep_context() -> dict[str, str]:
     if not parent:
         return {}
     return {"mlflow.parentRunId": parent, "sweep_id": os.environ.get(SWEEP_ID_ENV, "")}
-
-
-class MlflowSweepCallback(Callback):
-    def __init__(self) -> None:
-        self._tracker = None
-        self._closed = False
-        self._uncaught: type[BaseException] | None = None
-        self._config: DictConfig | None = None
-        self._output_dir: Path | None = None
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from tinyml_exp.tracking import Tracker
-        from tinyml_exp.tracking.provenance import provenance_tags
-
-        sweep_id = f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
-        tracking = config.tracking
-        # Creating the store here, before any worker exists, avoids concurrent first-time schema
-        # creation (which corrupts a sqlite store).
-        tracker = Tracker(tracking.uri, tracking.experiment, run_name=f"sweep-{sweep_id}")
-        tracker.__enter__()
-        self._tracker, self._config = tracker, config
-        self._output_dir = Path(str(config.hydra.sweep.dir))
-        sweep = OmegaConf.to_container(config.hydra.sweeper, resolve=False)
-        tracker.set_tags(
-            {
-                "sweep_id": sweep_id,
-                "run_kind": "sweep_parent",
-                "sweep.launcher": config.hydra.launcher.get("_target_", "basic").rsplit(".", 1)[-1],
-                **provenance_tags(list(config.hydra.overrides.task)),
-            }
-        )
-        tracker.log_text(OmegaConf.to_yaml(sweep), "sweep_config.yaml")
-        os.environ[PARENT_RUN_ENV] = tracker.run_id
-        os.environ[SWEEP_ID_ENV] = sweep_id
-        self._install_exit_hooks()
-        log.info("sweep %s: MLflow parent run %s", sweep_id, tracker.run_id)
-
-    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # A Ctrl-C swallowed during the previous job still stops the sweep here.
-        interrupt.check()
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._close("FINISHED")
-
-    def _install_exit_hooks(self) -> None:
-        previous_hook = sys.excepthook
-
-        def remember(exc_type, exc, tb):  # runs before atexit for an uncaught exception
-            self._uncaught = exc_type
-            previous_hook(exc_type, exc, tb)
-
-        sys.excepthook = remember
-        atexit.register(self._close_at_exit)
-
-    def _close_at_exit(self) -> None:
-        if self._uncaught is None:
-            # Hydra turns an uncaught error into sys.exit(1) without the excepthook.
-            status = "FAILED"
-        else:
-            status = "KILLED" if issubclass(self._uncaught, KeyboardInterrupt) else "FAILED"
-        self._close(status)
-
-    def _close(self, status: str) -> None:
-        if self._closed or self._tracker is None:
-            return
-        self._closed = True
-        tracker = self._tracker
-        try:
-            self._write_report(tracker)
-        except Exception as e:  # a report problem must not hide the sweep's own status
-            log.warning("sweep report failed: %s", e)
-            tracker.set_tags({"report_failed": str(e)[:500]})
-        tracker.close(status)
-        os.environ.pop(PARENT_RUN_ENV, None)
-        os.environ.pop(SWEEP_ID_ENV, None)
-        log.info("sweep parent run %s closed %s", tracker.run_id, status)
-
-    def _write_report(self, tracker) -> None:
-        from collections import Counter
-
-        from tinyml_exp.report import write_report
-
-        out_dir = (self._output_dir or Path.cwd()) / "report"
-        result = write_report(tracker.uri, out_dir, parent_run_id=tracker.run_id)
-        for path in result.paths:
-            tracker.log_artifact(path, "report")
-        statuses = Counter(run.status for run in result.runs)
-        tracker.set_tags({f"jobs_{status.lower()}": count for status, count in statuses.items()})
-        failed = statuses.get("FAILED", 0)
-        if failed:
-            log.warning(
-                "%d of %d jobs FAILED (reasons in their runs' failure_reason tags)", failed, len(result.runs)
-            )

@@ -19,18 +19,27 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from tinyml_exp.config import TrackingConfig, compose
 from tinyml_exp.errors import TinymlExpError
+from tinyml_exp.hardware.settings import BenchmarkConfig
+from tinyml_exp.targets import TargetBenchmark
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger("tinyml_exp.bench")
 
 _IMAGE_KEYS = ("x", "images", "x_test")
 _LABEL_KEYS = ("y", "labels", "y_test")
+# Its own MLflow experiment: a standalone bench is not one of the pipeline's runs.
+BENCH_EXPERIMENT = "tinyml_exp_bench"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    # Defaults are the config's (a board's link, the pipeline's benchmark stage), read from its classes.
+    board, bench, tracking = TargetBenchmark(), BenchmarkConfig(), TrackingConfig()
     p = argparse.ArgumentParser(prog="tinyml-exp-bench", description=__doc__.split("\n\n")[0])
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("--port", help="tty path or pyserial URL (socket://host:port) of the flashed board")
@@ -47,17 +56,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--model", type=Path, help=".tflite the firmware was built from: check it, compare outputs"
     )
     p.add_argument("--samples", type=int, help="the first N samples (default: all)")
-    p.add_argument("--baudrate", type=int, default=115200)
-    p.add_argument("--timeout-s", type=float, default=5.0, help="per request (default 5)")
-    p.add_argument("--connect-timeout-s", type=float, default=20.0)
-    p.add_argument("--retries", type=int, default=3, help="per sample (default 3)")
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--baudrate", type=int, default=board.baudrate)
+    p.add_argument(
+        "--timeout-s", type=float, default=board.timeout_s, help="per request (default %(default)s)"
+    )
+    p.add_argument("--connect-timeout-s", type=float, default=bench.connect_timeout_s)
+    p.add_argument("--retries", type=int, default=bench.retries, help="per sample (default %(default)s)")
+    p.add_argument("--warmup", type=int, default=bench.warmup)
+    p.add_argument("--repeats", type=int, default=bench.repeats)
     p.add_argument("--clock-hz", type=float, help="clock for latency/fps (default: what the device reports)")
     p.add_argument("--csv", type=Path, help="write the per-sample CSV here")
     p.add_argument("--mlflow", action="store_true", help="log the figures as an MLflow run")
-    p.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
-    p.add_argument("--experiment", default="tinyml_exp_bench")
+    p.add_argument("--tracking-uri", default=tracking.uri)
+    p.add_argument("--experiment", default=BENCH_EXPERIMENT)
     p.add_argument("--run-name", default=None)
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -82,6 +93,8 @@ def _pick(archive: np.lib.npyio.NpzFile, keys: tuple[str, ...], what: str, path:
 
 def load_samples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | None]:
     """(images as float, labels or None), pickle disabled for files."""
+    import numpy as np
+
     from tinyml_exp.data.base import normalise
 
     if args.dataset:
@@ -103,14 +116,9 @@ def load_samples(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray | Non
 
 
 def _load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    from hydra import compose, initialize_config_dir
+    from tinyml_exp.registry import to_object
 
-    from tinyml_exp.__main__ import CONFIG_DIR
-    from tinyml_exp.config import store_schemas, to_object
-
-    store_schemas()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"dataset={name}"])
+    cfg = compose([f"dataset={name}"])
     data = to_object(cfg.dataset).load(cfg.seed)
     return data.x_test, data.y_test
 

@@ -1,4 +1,8 @@
-"""The `target` config group: a microcontroller board (or the host) with its datasheet figures."""
+"""The `target` config group: a microcontroller board (or the host) with its datasheet figures.
+
+A module of its own (it imports only the registry), so the profiler and the hardware stages both
+read a `Target` without importing each other or the config machinery.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,25 @@ from dataclasses import dataclass, field
 
 from omegaconf import MISSING
 
-from tinyml_exp.config import register_option
-from tinyml_exp.hardware.settings import TargetBenchmark
+from tinyml_exp.registry import register_option
 
 
-@register_option("target", "board")
+@dataclass
+class TargetBenchmark:
+    """How the benchmark reaches a board unless `benchmark.*` says otherwise."""
+
+    # tty path or any pyserial URL (socket://host:port, rfc2217://...); null on an emulated target:
+    # start QEMU with the run's firmware on a free local port.
+    port: str | None = None
+    baudrate: int = 115200
+    # Flash command template, split like a shell line, with {elf} {bin} {port} substituted;
+    # null: the board is flashed already (or is emulated).
+    flash: str | None = None
+    timeout_s: float = 5.0  # one request: send the input, run the model, receive the output
+
+
+# Every conf/target/*.yaml is a board: one class serves them all.
+@register_option("target")
 @dataclass
 class Target:
     """A device a model is meant to run on. Figures come from the vendor's datasheet; `source` in

@@ -6,7 +6,7 @@
   tinyml-exp-profile model.tflite target=b_l475e_iot01a,pico_rp2040   several targets: a fit table
   tinyml-exp-profile model.tflite --all-targets --check             exit 3 unless it fits all of them
 
-Overrides are composed with Hydra on the project's `conf/` exactly as `tinyml-exp` composes them,
+Overrides are composed with `tinyml_exp.config.compose`, exactly as `tinyml-exp` composes them,
 so `target.*` and `profile.*` keys are typed and a typo names the key. Nothing is logged to
 MLflow unless `--mlflow` is given (then one run per target in `tracking.uri`/`tracking.experiment`).
 """
@@ -18,9 +18,10 @@ import logging
 import sys
 from pathlib import Path
 
+from tinyml_exp.config import compose, option_names
+
 log = logging.getLogger("tinyml_exp.profile")
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 EXIT_BAD_INPUT, EXIT_DOES_NOT_FIT = 2, 3
 
 
@@ -28,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tinyml-exp-profile",
         description="Profile a .tflite on a target: MACs, RAM (formula, TFLM arena), flash, cycles, fits?",
-        epilog="Targets: " + ", ".join(sorted(p.stem for p in (CONFIG_DIR / "target").glob("*.yaml"))),
+        epilog="Targets: " + ", ".join(option_names("target")),
     )
     parser.add_argument("model", type=Path, help="the .tflite file")
     parser.add_argument(
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--out", type=Path, help="write the per-layer CSV/markdown, operator table and PNG here"
     )
-    parser.add_argument("--all-targets", action="store_true", help="profile on every conf/target/*.yaml")
+    parser.add_argument("--all-targets", action="store_true", help="profile on every target option")
     parser.add_argument(
         "--mlflow", action="store_true", help="log each profile as an MLflow run (tracking.uri)"
     )
@@ -60,19 +61,12 @@ def _split_targets(overrides: list[str], all_targets: bool) -> tuple[list[str], 
         else:
             rest.append(item)
     if all_targets:
-        targets = sorted(p.stem for p in (CONFIG_DIR / "target").glob("*.yaml"))
+        targets = option_names("target")
     return rest, targets or [None]
 
 
 def _compose(overrides: list[str], target: str | None):
-    from hydra import compose, initialize_config_dir
-
-    from tinyml_exp.config import store_schemas
-
-    store_schemas()
-    extra = [f"target={target}"] if target else []
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=[*extra, *overrides])
+    return compose([*([f"target={target}"] if target else []), *overrides])
 
 
 def _log_mlflow(cfg, result, model_path: Path, artifacts: dict[str, Path]) -> str:
@@ -111,6 +105,34 @@ def _fit_table(results: list) -> str:
     return "\n".join(lines)
 
 
+def _bad_input_errors() -> tuple[type[Exception], ...]:
+    """What a bad override, model file or option value raises: one line, exit EXIT_BAD_INPUT."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from tinyml_exp.tflite_graph import TFLiteGraphError
+
+    return (HydraException, OmegaConfBaseException, TFLiteGraphError, ValueError, FileNotFoundError)
+
+
+def _show(args: argparse.Namespace, cfg, result, several: bool) -> None:
+    """Print one target's profile; write its artifacts (--out) and MLflow run (--mlflow)."""
+    from tinyml_exp.profile.report import table_markdown
+
+    print(result.summary())
+    if not args.no_table:
+        print()
+        print(table_markdown(result))
+    artifacts = {}
+    if args.out is not None:
+        out = args.out / result.target.name if several else args.out
+        artifacts = result.write_artifacts(out, plot=cfg.profile.plot)
+        print(f"artifacts: {', '.join(str(p) for p in artifacts.values())}")
+    if args.mlflow:
+        print(f"MLflow run {_log_mlflow(cfg, result, args.model.resolve(), artifacts)}")
+    print()
+
+
 def run(argv: list[str]) -> int:
     args = _parser().parse_intermixed_args(argv)  # overrides may follow the flags
     logging.basicConfig(
@@ -121,13 +143,8 @@ def run(argv: list[str]) -> int:
         return EXIT_BAD_INPUT
     import tempfile
 
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from tinyml_exp.config import to_object
     from tinyml_exp.profile.profiler import profile_model
-    from tinyml_exp.profile.report import table_markdown
-    from tinyml_exp.tflite_graph import TFLiteGraphError
+    from tinyml_exp.registry import to_object
 
     overrides, targets = _split_targets(args.overrides, args.all_targets)
     results = []
@@ -152,27 +169,10 @@ def run(argv: list[str]) -> int:
                     calibrate=cfg.profile.calibrate,
                     cache_dir=Path(arena_cache),
                 )
-            except (
-                HydraException,
-                OmegaConfBaseException,
-                TFLiteGraphError,
-                ValueError,
-                FileNotFoundError,
-            ) as e:
+            except _bad_input_errors() as e:
                 print(f"tinyml-exp-profile: {e}", file=sys.stderr)
                 return EXIT_BAD_INPUT
-            print(result.summary())
-            if not args.no_table:
-                print()
-                print(table_markdown(result))
-            artifacts = {}
-            if args.out is not None:
-                out = args.out / target.name if len(targets) > 1 else args.out
-                artifacts = result.write_artifacts(out, plot=cfg.profile.plot)
-                print(f"artifacts: {', '.join(str(p) for p in artifacts.values())}")
-            if args.mlflow:
-                print(f"MLflow run {_log_mlflow(cfg, result, args.model.resolve(), artifacts)}")
-            print()
+            _show(args, cfg, result, several=len(targets) > 1)
             results.append(result)
     if len(results) > 1:
         print(_fit_table(results))

@@ -8,14 +8,17 @@ import logging
 import sys
 from pathlib import Path
 
+from tinyml_exp.config import TrackingConfig
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tinyml-exp-report", description=__doc__)
-    parser.add_argument(
-        "--tracking-uri", default="sqlite:///mlflow.db", help="MLflow store (default: %(default)s)"
-    )
+    defaults = TrackingConfig()
+    parser.add_argument("--tracking-uri", default=defaults.uri, help="MLflow store (default: %(default)s)")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--experiment", default="tinyml_exp", help="experiment name (default: %(default)s)")
+    which.add_argument(
+        "--experiment", default=defaults.experiment, help="experiment name (default: %(default)s)"
+    )
     which.add_argument("--parent-run", help="id of a sweep's parent run: report only its children")
     parser.add_argument(
         "--out", type=Path, default=Path("report"), help="output directory (default: %(default)s)"

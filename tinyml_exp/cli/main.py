@@ -1,0 +1,88 @@
+"""`tinyml-exp` / `python -m tinyml_exp`: compose the config with Hydra and run one experiment.
+
+Kept light on purpose: TensorFlow and MLflow are imported inside the stages, so `--help` and
+`--cfg job` answer in well under a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from tinyml_exp import interrupt
+from tinyml_exp.config import compose, config_dir, option_names, store_schemas
+from tinyml_exp.errors import TinymlExpError
+
+log = logging.getLogger("tinyml_exp")
+
+# What a sweeper gets for a job that failed or does not fit when sweep.require_fit is set.
+_WORST = {"maximize": float("-1e12"), "minimize": float("1e12")}
+
+
+def objective_values(cfg: DictConfig, metrics: dict[str, float], fits: bool) -> float | list[float]:
+    """The values `sweep.objectives` names, in order (a float when there is one objective)."""
+    values = []
+    for name, direction in cfg.sweep.objectives.items():
+        value = metrics.get(name)
+        if value is None or (cfg.sweep.require_fit and not fits):
+            value = _WORST[direction]
+        values.append(float(value))
+    return values[0] if len(values) == 1 else values
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
+def _run(cfg: DictConfig) -> float | list[float] | None:
+    from tinyml_exp.pipeline import run_experiment
+
+    hydra_cfg = HydraConfig.get()
+    try:
+        summary = run_experiment(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+    except TinymlExpError as e:
+        # A user-fixable problem: one line, no traceback. In a sweep the other jobs go on.
+        log.error("%s", e)
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            return objective_values(cfg, {}, fits=False)
+        sys.exit(1)
+    return objective_values(cfg, summary.metrics, summary.tags.get("fits_target", "true") == "true")
+
+
+HELP_HEADER = """tinyml_exp: train, compress, export and measure TinyML models; every run logged to MLflow.
+
+Usage: tinyml-exp [group=option ...] [key=value ...]        one run
+       tinyml-exp -m compression=none,ptq_int8 ...          a sweep (one job per combination)
+       tinyml-exp -m 'compression=glob(*)' ...              every option of a group
+       tinyml-exp --cfg job [overrides]                     print the composed config and stop
+       tinyml-exp --hydra-help                              Hydra's own flags and groups
+"""
+
+
+def print_help(overrides: list[str]) -> None:
+    """Hydra's `--help` composes the config once per config group to list the options (≈ 1 s
+    here); the options are simply the YAML files in conf/, so list those and compose once."""
+    from omegaconf import OmegaConf
+
+    print(HELP_HEADER)
+    print("== Config groups (choose with group=option) ==")
+    for group in sorted(p.name for p in config_dir().iterdir() if p.is_dir()):
+        options = option_names(group)
+        if options:
+            print(f"{group}: {', '.join(options)}")
+    cfg = compose(overrides)
+    print("\n== Config (override any key with key=value) ==")
+    print(OmegaConf.to_yaml(cfg))
+
+
+def main() -> None:
+    interrupt.install()
+    args = sys.argv[1:]
+    if "--help" in args or "-h" in args:
+        print_help([a for a in args if not a.startswith("-")])
+        return
+    store_schemas()
+    _run()
