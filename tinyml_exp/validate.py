@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from tinyml_exp.errors import ConfigError
 
 if TYPE_CHECKING:
-    from tinyml_exp.pipeline import Options
+    from tinyml_exp.options import Options
 
 
 def _check_positive(value: float | int | None, key: str, allow_none: bool = False) -> None:

@@ -9,20 +9,25 @@ from typing import TYPE_CHECKING
 from tinyml_exp.export.c_header import write_c_header
 from tinyml_exp.export.keras_files import save_keras_files
 from tinyml_exp.export.tflite import TFLiteRecipe, convert
+from tinyml_exp.results import StageResult
 from tinyml_exp.sizes import factor, file_sizes
 
 if TYPE_CHECKING:
     import numpy as np
     import tf_keras
 
+    from tinyml_exp.compress import CompressResult
     from tinyml_exp.config import ExportConfig
     from tinyml_exp.data.base import DatasetSplits
 
-__all__ = ["ExportResult", "TFLiteRecipe", "export_artifacts"]
+__all__ = ["ExportResult", "TFLiteRecipe", "export", "export_artifacts"]
 
 
 @dataclass
-class ExportResult:
+class ExportResult(StageResult):
+    """The converted model and its files; `export()` fills the figures (sizes, compression
+    factors, the `.tflite`'s weight figures and invariant checks) and the `model` artifacts."""
+
     tflite: bytes
     recipe: TFLiteRecipe
     paths: dict[str, Path]  # kind ("h5", "keras", "tflite", "c_header") -> file
@@ -58,6 +63,26 @@ def export_artifacts(
     if cfg.c_header:
         paths["c_header"] = write_c_header(tflite, out_dir / f"{stem}_model_data.h", f"{stem}_tflite")
     return ExportResult(tflite=tflite, recipe=recipe, paths=paths)
+
+
+def export(
+    compressed: CompressResult,
+    data: DatasetSplits,
+    out_dir: Path,
+    stem: str,
+    cfg: ExportConfig,
+    reference: dict[str, float],
+) -> ExportResult:
+    """Write the artifacts, measure them against the base model's `reference` files, and check
+    the method's promises on the `.tflite`: a lost one raises `InvariantError` carrying the result."""
+    from tinyml_exp.compress import enforce_invariants
+
+    result = export_artifacts(compressed.model, compressed.recipe, data, out_dir, stem, cfg)
+    result.artifacts = [("model", path) for path in result.paths.values()]
+    verification = compressed.verify_tflite(result.tflite)  # sparsity, clusters, tensor types
+    result.metrics.update({**result.size_metrics(reference), **verification.metrics})
+    enforce_invariants(result, verification.checks)
+    return result
 
 
 def _representative_samples(data: DatasetSplits, count: int) -> np.ndarray:

@@ -8,7 +8,8 @@ pipeline's `profile` stage. Modules: `layers` (per-layer MACs, shapes, formula),
 """
 
 from tinyml_exp.profile.operators import BACKENDS, OperatorCheck, check_operators
-from tinyml_exp.profile.profiler import ProfileResult, profile_model
+from tinyml_exp.profile.profiler import profile_model
+from tinyml_exp.profile.result import ProfileResult
 from tinyml_exp.profile.verdict import Verdict, estimate_errors
 
 __all__ = [

@@ -126,7 +126,7 @@ def run(argv: list[str]) -> int:
 
     from tinyml_exp.config import to_object
     from tinyml_exp.profile.profiler import profile_model
-    from tinyml_exp.profile.report import table_markdown
+    from tinyml_exp.profile.report import summary_text, table_markdown, write_artifacts
     from tinyml_exp.tflite_graph import TFLiteGraphError
 
     overrides, targets = _split_targets(args.overrides, args.all_targets)
@@ -161,14 +161,14 @@ def run(argv: list[str]) -> int:
             ) as e:
                 print(f"tinyml-exp-profile: {e}", file=sys.stderr)
                 return EXIT_BAD_INPUT
-            print(result.summary())
+            print(summary_text(result))
             if not args.no_table:
                 print()
                 print(table_markdown(result))
             artifacts = {}
             if args.out is not None:
                 out = args.out / target.name if len(targets) > 1 else args.out
-                artifacts = result.write_artifacts(out, plot=cfg.profile.plot)
+                artifacts = write_artifacts(result, out, plot=cfg.profile.plot)
                 print(f"artifacts: {', '.join(str(p) for p in artifacts.values())}")
             if args.mlflow:
                 print(f"MLflow run {_log_mlflow(cfg, result, args.model.resolve(), artifacts)}")
