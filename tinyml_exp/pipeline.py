@@ -140,15 +140,12 @@ def _compress(run: RunState) -> StageResult:
 def _export(run: RunState) -> StageResult:
     from tinyml_exp.export import export
 
+    compressed, reference = run.results["compress"], run.results["train"].reference
     result = export(
-        run.results["compress"],
-        run.data,
-        run.out_dir,
-        run.stem,
-        run.cfg.export,
-        run.results["train"].reference,
+        compressed.model, compressed.recipe, run.data, run.out_dir, run.stem, run.cfg.export, reference
     )
     run.summary.artifacts.update(result.paths)
+    compressed.check_tflite(result)  # do the promises hold on the .tflite? (raises if not)
     return result
 
 

@@ -56,6 +56,15 @@ class CompressResult(StageResult):
 
         return verify_tflite(self.invariants, self.recipe, tflite)
 
+    def check_tflite(self, exported: Any) -> None:
+        """Verify the exported `.tflite` (`exported.tflite`) and record the figures and checks in
+        the export's result; a lost promise raises `InvariantError` carrying that result."""
+        from tinyml_exp.compress.invariants import enforce_invariants
+
+        verification = self.verify_tflite(exported.tflite)  # sparsity, clusters, tensor types
+        exported.metrics.update(verification.metrics)
+        enforce_invariants(exported, verification.checks)
+
 
 def require(ok: bool, key: str, value: Any, expectation: str, hint: str = "") -> None:
     """Raise a ConfigError naming `compression.<key>` and its bad value unless `ok`."""

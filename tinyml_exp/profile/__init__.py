@@ -3,8 +3,9 @@
 Works on any `.tflite` without training (`tinyml-exp-profile model.tflite target=...`) and as the
 pipeline's `profile` stage. Modules: `layers` (per-layer MACs, shapes, formula), `operators`
 (pre-flight operator check), `memory` (TFLM arena report and probe), `costmodel` + `calibration`
-(cycles per backend), `footprint` (flash), `verdict` (fits / estimate errors), `report` + `plot`
-(artifacts), `cli`. Matplotlib, TensorFlow and MLflow are imported only where used.
+(cycles per backend), `footprint` (flash), `verdict` (fits / estimate errors), `result` (the
+result types, data only), `report` + `plot` (artifacts), `stage` (the pipeline's preflight and
+profile verbs), `cli`. Matplotlib, TensorFlow and MLflow are imported only where used.
 """
 
 from tinyml_exp.profile.operators import BACKENDS, OperatorCheck, check_operators

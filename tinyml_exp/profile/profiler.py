@@ -142,6 +142,13 @@ def _verdict(
     return decide(target, backend, ram_need, flash.per_backend.get(backend), unsupported, error)
 
 
+def _check_arguments(backend: str, target: Target) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"profile.backend={backend!r}; expected one of {', '.join(BACKENDS)}")
+    if target.core not in CORES:
+        raise ValueError(f"target.core={target.core!r} has no cost model; expected one of {', '.join(CORES)}")
+
+
 def profile_model(
     tflite: bytes | str | Path,
     target: Target,
@@ -164,13 +171,9 @@ def profile_model(
     backend cannot run it; raises `ValueError` for an unknown backend / core and
     `TFLiteGraphError` for a file that is not a model.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"profile.backend={backend!r}; expected one of {', '.join(BACKENDS)}")
-    if target.core not in CORES:
-        raise ValueError(f"target.core={target.core!r} has no cost model; expected one of {', '.join(CORES)}")
+    _check_arguments(backend, target)
     if isinstance(tflite, (str, Path)):
-        name = name or Path(tflite).name
-        tflite = Path(tflite).read_bytes()
+        name, tflite = name or Path(tflite).name, Path(tflite).read_bytes()
     graph = read_graph(tflite)
     layers = analyze_layers(graph)
     operators = check_operators(graph)
@@ -178,7 +181,7 @@ def profile_model(
     if arena:
         report = measure_arena(tflite, probe=arena_probe, timeout_s=probe_timeout_s, cache_dir=cache_dir)
     flash = estimate_flash(tflite, [n for n, _ in graph.opcodes])
-    result = ProfileResult(
+    profile = ProfileResult(
         name=name or "model.tflite",
         target=target,
         backend=backend,
@@ -191,6 +194,11 @@ def profile_model(
         operators=operators,
         verdict=_verdict(target, backend, operators, report, flash),
     )
+    return _with_figures(profile)
+
+
+def _with_figures(result: ProfileResult) -> ProfileResult:
+    """Fill the metrics and tags MLflow gets (profile/report.py) and log the headline."""
     from tinyml_exp.profile.report import result_metrics, result_tags
 
     result.metrics = result_metrics(result)
@@ -198,9 +206,9 @@ def profile_model(
     log.info(
         "profile %s on %s: %d MACs, formula %d B, fits=%s (%s)",
         result.name,
-        target.name,
+        result.target.name,
         result.metrics["macs/total"],
-        formula_peak(layers)[0],
+        formula_peak(result.layers)[0],
         result.verdict.fits,
         result.verdict.reason,
     )
