@@ -1,5 +1,6 @@
-"""A full tiny run through every stage (firmware on QEMU, benchmark on a few samples): the metric
-names it logs are the README's list, and its measured count calibrates the next run's estimate."""
+"""The pipeline logs what stages return. A full tiny run through every stage (firmware on QEMU,
+benchmark on a few samples): the metric names it logs are the README's list, and its measured
+count calibrates the next run's estimate. A failing stage's partial result is logged first."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.helpers import compose_config, require_commands, tiny_overrides
 
-pytestmark = [
+FULL_RUN = [
     pytest.mark.slow,
     pytest.mark.firmware,
     require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm"),
@@ -50,6 +51,13 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory):
     return client, client.get_run(first.run_id), client.get_run(second.run_id), points
 
 
+def full_run(test):
+    for mark in reversed(FULL_RUN):
+        test = mark(test)
+    return test
+
+
+@full_run
 def test_the_metric_names_a_run_logs_are_the_readme_list(two_runs) -> None:
     _, first, _, _ = two_runs
     assert first.info.status == "FINISHED"
@@ -59,6 +67,7 @@ def test_the_metric_names_a_run_logs_are_the_readme_list(two_runs) -> None:
     )
 
 
+@full_run
 def test_a_benchmark_run_calibrates_the_next_runs_estimate(two_runs) -> None:
     from tinyml_exp.profile.calibration import load_points
 
@@ -75,3 +84,25 @@ def test_a_benchmark_run_calibrates_the_next_runs_estimate(two_runs) -> None:
     assert m2["cycles/estimate_cgen"] == pytest.approx(m1["cycles/median"])
     assert abs(m2["error/cycles_estimate_pct"]) < abs(m1["error/cycles_estimate_pct"])
     assert m2["cycles/median"] == m1["cycles/median"]  # QEMU counts instructions: deterministic
+
+
+def test_a_failing_stage_has_its_partial_result_logged_before_the_run_fails(tmp_path: Path) -> None:
+    from tinyml_exp.errors import StageError
+    from tinyml_exp.options import Options
+    from tinyml_exp.pipeline import RunState, RunSummary, stage
+    from tinyml_exp.results import StageResult
+    from tinyml_exp.tracking import Tracker
+
+    cfg = compose_config(tiny_overrides(tmp_path))
+    tracker = Tracker(cfg.tracking.uri, "partial")
+    partial = StageResult(metrics={"benchmark/samples": 3.0}, tags={"benchmark.complete": "false"})
+    with pytest.raises(StageError, match="stopped"), tracker:
+        run = RunState(cfg, Options.from_config(cfg), tracker, RunSummary(tracker.run_id, tmp_path), tmp_path)
+        with stage("benchmark", run):
+            raise StageError("stopped after 3 samples", partial=partial)
+    logged = MlflowClient(cfg.tracking.uri).get_run(tracker.run_id)
+    assert logged.info.status == "FAILED" and logged.data.tags["stage_failed"] == "benchmark"
+    assert (
+        logged.data.metrics["benchmark/samples"] == 3.0 and logged.data.tags["benchmark.complete"] == "false"
+    )
+    assert "time/benchmark_s" not in logged.data.metrics  # a failed stage has no time
