@@ -23,8 +23,8 @@ from tests.bench_models import quantized_inputs, small_model
 from tests.helpers import compose_config, require_commands
 from tinyml_exp.config import to_object
 from tinyml_exp.hardware.bench import reference_outputs
-from tinyml_exp.hardware.bench_stage import BenchmarkError, benchmark_stage
-from tinyml_exp.hardware.firmware_stage import FirmwareStageResult
+from tinyml_exp.hardware.bench_stage import BenchmarkError, benchmark
+from tinyml_exp.hardware.firmware_stage import FirmwareResult
 from tinyml_exp.hardware.qemu import run_qemu
 from tinyml_exp.tracking import Tracker
 
@@ -172,14 +172,18 @@ def run_stage(tmp_path: Path, proxy: FaultProxy, samples: int, *overrides: str):
             *overrides,
         ]
     )
-    firmware = FirmwareStageResult(model_name=model.name, build=model.firmware)
+    firmware = FirmwareResult(model_name=model.name, build=model.firmware)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     error: BaseException | None = None
     try:
         with Tracker(uri, "faults", "run") as tracker:
-            benchmark_stage(
-                cfg, to_object(cfg.target), model.tflite, firmware, model.data, tmp_path, tracker, {}
-            )
+            try:  # log the result, or the partial one the error carries, as the pipeline does
+                tracker.log_result(
+                    benchmark(cfg, to_object(cfg.target), model.tflite, firmware, model.data, tmp_path)
+                )
+            except BenchmarkError as e:
+                tracker.log_result(e.partial)
+                raise
     except BenchmarkError as e:
         error = e
     client = MlflowClient(uri)

@@ -13,24 +13,33 @@ from tests.helpers import compose_config, require_commands
 from tinyml_exp.config import to_object
 from tinyml_exp.errors import ConfigError
 from tinyml_exp.hardware.build import parse_size_report
-from tinyml_exp.hardware.firmware_stage import FirmwareUnavailableError, firmware_stage
+from tinyml_exp.hardware.firmware_stage import FirmwareUnavailableError, build_firmware
 from tinyml_exp.hardware.session import flash_command
 from tinyml_exp.hardware.settings import firmware_wanted
+from tinyml_exp.pipeline import estimate_errors_of
+from tinyml_exp.results import StageResult
 from tinyml_exp.tracking import Tracker
 
 TOOLCHAIN = require_commands("arm-none-eabi-gcc", "make")
 
 
-def stage(tmp_path: Path, tflite: bytes, overrides: list[str], measured: dict[str, float] | None = None):
-    """Runs the stage inside an MLflow run; returns (result or exception, run, client)."""
+def stage(tmp_path: Path, tflite: bytes, overrides: list[str], profile: dict[str, float] | None = None):
+    """Runs the stage and logs its result (or the partial one its error carries) inside an MLflow
+    run, as the pipeline does, with the estimate errors against `profile` figures; returns
+    (result or exception, run, client)."""
     cfg = compose_config(["target=qemu_netduinoplus2", f"cache.dir={tmp_path}/cache", *overrides])
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     outcome: object
     try:
         with Tracker(uri, "fw", "run") as tracker:
-            outcome = firmware_stage(
-                cfg, to_object(cfg.target), tflite, tmp_path / "out", "small", tracker, measured or {}
-            )
+            try:
+                outcome = build_firmware(cfg, to_object(cfg.target), tflite, tmp_path / "out", "small")
+            except FirmwareUnavailableError as e:
+                tracker.log_result(e.partial)
+                raise
+            tracker.log_result(outcome)
+            if profile is not None:
+                tracker.log_metrics(estimate_errors_of(StageResult(metrics=profile), outcome))
     except FirmwareUnavailableError as e:
         outcome = e
     client = MlflowClient(uri)

@@ -105,7 +105,9 @@ def test_preflight_reports_an_unsupported_operator_without_failing(tmp_path: Pat
     from tinyml_exp.tracking import Tracker
 
     with Tracker(f"sqlite:///{tmp_path}/mlflow.db", "preflight") as tracker:
-        check = preflight(unsupported_model(), tracker, tmp_path, "bad")
+        result = preflight(unsupported_model(), tmp_path, "bad")
+        tracker.log_result(result)
+        check = result.check
         run_id = tracker.run_id
     assert not check.supported("tflm_reference")
     tags = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_run(run_id).data.tags

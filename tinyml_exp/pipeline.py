@@ -1,9 +1,11 @@
 """One run, end to end: data → base model (trained or cached) → compress → export → preflight →
 evaluate → profile → firmware → benchmark.
 
-Each stage is a small function over the run's shared state; `STAGES` is the recipe, read top to
-bottom, and `run_experiment` runs it inside one MLflow run, timing each stage and tagging the one
-that fails.
+Each stage is a verb that returns a result (`tinyml_exp.results.StageResult`) and logs nothing;
+`STAGES` is the recipe, read top to bottom, and `run_experiment` runs it inside one MLflow run:
+for each stage, run it, log its result (also the partial one a failing stage's `StageError`
+carries), time it, and tag the one that fails. Figures that need two results (estimate versus
+measurement) are computed here, once.
 """
 
 from __future__ import annotations
@@ -14,21 +16,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from tinyml_exp import interrupt
-from tinyml_exp.compress import CompressionMethod, FineTuneSettings, enforce_invariants, parameter_counts
-from tinyml_exp.config import to_object
-from tinyml_exp.data import Dataset, DatasetSplits
-from tinyml_exp.models import Architecture
+from tinyml_exp.compress import FineTuneSettings, compress, parameter_counts
+from tinyml_exp.data import DatasetSplits
+from tinyml_exp.errors import StageError, StageInterrupted
+from tinyml_exp.options import Options
+from tinyml_exp.results import StageResult
 from tinyml_exp.tracking import Tracker, config_fingerprint, flatten
 from tinyml_exp.tracking.provenance import provenance_tags
-from tinyml_exp.validate import validate
+from tinyml_exp.validate import evaluation_backends, validate
 
-if TYPE_CHECKING:
-    from tinyml_exp.targets import Target
+__all__ = ["STAGES", "Options", "RunSummary", "estimate_errors_of", "run_experiment"]
 
 log = logging.getLogger(__name__)
 
@@ -44,52 +46,17 @@ class RunSummary:
 
 
 @dataclass
-class Options:
-    """The group options of a run, as their classes."""
-
-    dataset: Dataset
-    architecture: Architecture
-    compression: CompressionMethod
-    target: Target
-
-    @classmethod
-    def from_config(cls, cfg: DictConfig) -> Options:
-        return cls(*(to_object(cfg[group]) for group in ("dataset", "architecture", "compression", "target")))
-
-
-@contextmanager
-def stage(name: str, tracker: Tracker, summary: RunSummary) -> Iterator[None]:
-    """Time a stage; when it raises, tag the run with the stage's name before the error goes on."""
-    start = time.perf_counter()
-    log.info("stage %s", name)
-    try:
-        interrupt.check()
-        yield
-        interrupt.check()
-    except BaseException:
-        tracker.set_tags({"stage_failed": name})
-        raise
-    seconds = time.perf_counter() - start
-    summary.metrics[f"time/{name}_s"] = seconds
-    tracker.log_metrics({f"time/{name}_s": seconds})
-
-
-@dataclass
 class RunState:
     """What one run's stages share: the config, the group options, the tracker, and each stage's
-    result once it has run (None before)."""
+    result once it has run (`results[name]`)."""
 
     cfg: DictConfig
     options: Options
     tracker: Tracker
     summary: RunSummary
     out_dir: Path
+    results: dict[str, Any] = field(default_factory=dict)
     data: DatasetSplits | None = None
-    base: Any = None
-    reference: dict[str, float] = field(default_factory=dict)
-    compressed: Any = None
-    exported: Any = None
-    firmware: Any = None
 
     @property
     def stem(self) -> str:
@@ -100,146 +67,152 @@ class RunState:
     def from_logits(self) -> bool:
         return not self.options.architecture.softmax_output
 
-    def log_metrics(self, metrics: dict[str, float]) -> None:
-        self.tracker.log_metrics(metrics)
-        self.summary.metrics.update(metrics)
-
-    def set_tags(self, tags: dict[str, str]) -> None:
-        self.tracker.set_tags(tags)
-        self.summary.tags.update({k: str(v) for k, v in tags.items()})
+    def log(self, result: StageResult) -> None:
+        """Log a result on the run and keep its figures for the run's summary."""
+        self.tracker.log_result(result)
+        self.summary.metrics.update(result.to_metrics())
+        self.summary.tags.update(result.to_tags())
 
 
-def _load_data(run: RunState) -> None:
+def estimate_errors_of(profile: StageResult | None, measured: StageResult) -> dict[str, float]:
+    """`error/*_estimate_pct`: the profile's estimates against a measuring result's figures
+    (firmware sizes, device counts); empty without a profile."""
+    if profile is None:
+        return {}
+    from tinyml_exp.profile.verdict import estimate_errors
+
+    return estimate_errors({**profile.metrics, **measured.metrics})
+
+
+def _record(run: RunState, name: str, result: StageResult) -> None:
+    run.results[name] = result
+    run.log(result)
+    if name in ("firmware", "benchmark"):
+        errors = estimate_errors_of(run.results.get("profile"), result)
+        run.log(StageResult(metrics=errors))
+
+
+@contextmanager
+def stage(name: str, run: RunState) -> Iterator[None]:
+    """Time a stage; when it raises, log the partial result it carries and tag the run with the
+    stage's name before the error goes on."""
+    start = time.perf_counter()
+    log.info("stage %s", name)
+    try:
+        interrupt.check()
+        yield
+        interrupt.check()
+    except (StageError, StageInterrupted) as e:
+        if e.partial is not None:
+            _record(run, name, e.partial)
+        run.tracker.set_tags({"stage_failed": name})
+        raise
+    except BaseException:
+        run.tracker.set_tags({"stage_failed": name})
+        raise
+    run.log(StageResult(metrics={f"time/{name}_s": time.perf_counter() - start}))
+
+
+def _load_data(run: RunState) -> StageResult:
     run.data = run.options.dataset.load(run.cfg.seed)
-    run.log_metrics({f"data/{k}_samples": v for k, v in run.data.sizes().items()})
+    return StageResult(metrics={f"data/{k}_samples": v for k, v in run.data.sizes().items()})
 
 
-def _train(run: RunState) -> None:
-    from tinyml_exp.models.base_model import base_reference, obtain_base_model
+def _train(run: RunState) -> StageResult:
+    from tinyml_exp.models.base_model import train
 
-    run.base = obtain_base_model(
-        run.cfg, run.data, run.options.architecture, [run.tracker.keras_callback("train")]
-    )
-    run.set_tags({"base_model.cache_key": run.base.cache_key, "base_model.from_cache": run.base.from_cache})
-    if run.base.from_cache:  # a fresh training logged its curves epoch by epoch
-        run.tracker.log_history(run.base.history, "train")
-    run.reference = base_reference(run.base, run.data, run.cfg, run.from_logits)
-    run.tracker.log_metrics({f"base/{k}": v for k, v in run.reference.items()})
+    # The callback logs each epoch as it ends: live curves, and an interrupted run keeps them.
+    callback = run.tracker.keras_callback("train")
+    result = train(run.cfg, run.data, run.options.architecture, run.from_logits, [callback])
+    if result.base.from_cache:  # no training ran: log the cached curves
+        run.tracker.log_history(result.history, "train")
+    return result
 
 
-def _compress(run: RunState) -> None:
+def _compress(run: RunState) -> StageResult:
     train = run.cfg.train
     settings = FineTuneSettings(
         train.optimizer, train.batch_size, run.from_logits, train.verbose, run.cfg.seed
     )
-    run.compressed = run.options.compression.apply(run.base.model, run.data, settings)
-    run.log_metrics(run.compressed.metrics)
-    run.set_tags(run.compressed.tags)
-    enforce_invariants(run.tracker, run.compressed.checks)  # a lost invariant fails the run here
+    return compress(run.options.compression, run.results["train"].base.model, run.data, settings)
 
 
-def _export(run: RunState) -> None:
-    from tinyml_exp.export import export_artifacts
+def _export(run: RunState) -> StageResult:
+    from tinyml_exp.export import export
 
-    compressed = run.compressed
-    run.exported = export_artifacts(
-        compressed.model, compressed.recipe, run.data, run.out_dir, run.stem, run.cfg.export
+    compressed, reference = run.results["compress"], run.results["train"].reference
+    result = export(
+        compressed.model, compressed.recipe, run.data, run.out_dir, run.stem, run.cfg.export, reference
     )
-    for path in run.exported.paths.values():
-        run.tracker.log_artifact(path, "model")
-    run.summary.artifacts.update(run.exported.paths)
-    verification = compressed.verify_tflite(run.exported.tflite)  # sparsity, clusters, tensor types
-    run.log_metrics({**run.exported.size_metrics(run.reference), **verification.metrics})
-    enforce_invariants(run.tracker, verification.checks)
-    if run.cfg.evaluate.tflm and not compressed.recipe.runs_on_tflm:
-        run.set_tags(
-            {"evaluate.tflm_skipped": f"TFLM has no kernels for quantize={compressed.recipe.quantize} models"}
-        )
-
-
-def _preflight(run: RunState) -> None:
-    """Operator support per backend, before anything runs the model."""
-    from tinyml_exp.profile.stage import preflight
-
-    preflight(run.exported.tflite, run.tracker, run.out_dir, run.stem)
-
-
-def _evaluate(run: RunState) -> None:
-    from tinyml_exp.evaluate import evaluate
-
-    recipe = run.compressed.recipe
-    # Dynamic-range and float16 models have no TFLM kernels (tag evaluate.tflm_skipped says so).
-    backends = tuple(
-        b for b in ("tflite", "tflm") if run.cfg.evaluate[b] and (b != "tflm" or recipe.runs_on_tflm)
-    )
-    metrics = dict(
-        evaluate(run.compressed.model, run.exported.tflite, run.data, run.from_logits, backends).metrics
-    )
-    if "accuracy/keras" in metrics:
-        metrics["accuracy/delta_vs_base"] = metrics["accuracy/keras"] - run.reference["accuracy_keras"]
-    metrics.update(parameter_counts(run.compressed.model))
-    run.log_metrics(metrics)
-
-
-def _absorb(run: RunState, result: Any) -> Any:
-    """Stages that log for themselves return their metrics and tags for the run summary."""
-    run.summary.metrics.update(result.metrics)
-    run.summary.tags.update(result.tags)
+    run.summary.artifacts.update(result.paths)
+    compressed.check_tflite(result)  # do the promises hold on the .tflite? (raises if not)
     return result
 
 
-def _profile(run: RunState) -> None:
-    from tinyml_exp.profile.stage import profile_stage
+def _preflight(run: RunState) -> StageResult:
+    """Operator support per backend, before anything runs the model."""
+    from tinyml_exp.profile.stage import preflight
 
-    _absorb(
-        run,
-        profile_stage(
-            run.cfg,
-            run.options.target,
-            run.exported.tflite,
-            run.out_dir,
-            run.stem,
-            run.tracker,
-            run.summary.metrics,
-        ),
+    return preflight(run.results["export"].tflite, run.out_dir, run.stem)
+
+
+def _evaluate(run: RunState) -> StageResult:
+    from tinyml_exp.evaluate import evaluate
+
+    compressed = run.results["compress"]
+    chosen = evaluation_backends(run.cfg.evaluate, compressed.recipe)
+    result = evaluate(
+        compressed.model, run.results["export"].tflite, run.data, run.from_logits, chosen.backends
     )
+    if "accuracy/keras" in result.metrics:
+        base = run.results["train"].reference["accuracy_keras"]
+        result.metrics["accuracy/delta_vs_base"] = result.metrics["accuracy/keras"] - base
+    result.metrics.update(parameter_counts(compressed.model))
+    if chosen.tflm_skipped:
+        result.tags["evaluate.tflm_skipped"] = chosen.tflm_skipped
+    return result
 
 
-def _build_firmware(run: RunState) -> None:
+def _profile(run: RunState) -> StageResult:
+    from tinyml_exp.profile.stage import profile
+
+    return profile(run.cfg, run.options.target, run.results["export"].tflite, run.out_dir, run.stem)
+
+
+def _build_firmware(run: RunState) -> StageResult:
     """Generated C → ELF → arm-none-eabi-size."""
-    from tinyml_exp.hardware.firmware_stage import firmware_stage
+    from tinyml_exp.hardware.firmware_stage import build_firmware
 
-    run.firmware = _absorb(
-        run,
-        firmware_stage(
-            run.cfg,
-            run.options.target,
-            run.exported.tflite,
-            run.out_dir,
-            run.stem,
-            run.tracker,
-            run.summary.metrics,
-        ),
+    return build_firmware(run.cfg, run.options.target, run.results["export"].tflite, run.out_dir, run.stem)
+
+
+def _benchmark(run: RunState) -> StageResult:
+    """QEMU or a real board: the test set over the serial link; the measured median becomes a
+    calibration point when `profile.calibration_file` is set."""
+    from tinyml_exp.hardware.bench_stage import benchmark
+
+    tflite, firmware = run.results["export"].tflite, run.results["firmware"]
+    result = benchmark(run.cfg, run.options.target, tflite, firmware, run.data, run.out_dir)
+    _save_calibration_point(run, result)
+    return result
+
+
+def _save_calibration_point(run: RunState, bench: Any) -> None:
+    """The firmware runs the generated C: the point is for the cgen backend, in the target's
+    count unit (the unit of `cycles/median`)."""
+    profile, path = run.results.get("profile"), run.cfg.profile.calibration_file
+    if not path or profile is None or "cycles/median" not in bench.metrics:
+        return
+    from tinyml_exp.profile.calibration import append_point
+    from tinyml_exp.profile.profiler import calibration_point
+
+    source = (
+        f"measured by run {run.tracker.run_id}: {run.stem} on {run.options.target.name}, "
+        f"median of {int(bench.metrics['benchmark/samples'])} samples"
     )
-
-
-def _benchmark(run: RunState) -> None:
-    """QEMU or a real board: the test set over the serial link."""
-    from tinyml_exp.hardware.bench_stage import benchmark_stage
-
-    _absorb(
-        run,
-        benchmark_stage(
-            run.cfg,
-            run.options.target,
-            run.exported.tflite,
-            run.firmware,
-            run.data,
-            run.out_dir,
-            run.tracker,
-            run.summary.metrics,
-        ),
-    )
+    point = calibration_point(profile, bench.metrics["cycles/median"], source, backend="cgen")
+    count = append_point(point, path)
+    log.info("calibration point written to %s (%d points)", path, count)
 
 
 def _firmware_wanted(run: RunState) -> bool:
@@ -248,13 +221,18 @@ def _firmware_wanted(run: RunState) -> bool:
     return firmware_wanted(run.cfg.firmware, run.options.target)
 
 
+def _benchmark_wanted(run: RunState) -> bool:
+    # validate() makes the firmware required when the benchmark is enabled
+    return run.cfg.benchmark.enabled and "firmware" in run.results
+
+
 def _always(run: RunState) -> bool:
     return True
 
 
 # The recipe: (stage name, what it does, whether this run wants it). A new stage is one function
 # and one line here.
-STAGES: tuple[tuple[str, Callable[[RunState], None], Callable[[RunState], bool]], ...] = (
+STAGES: tuple[tuple[str, Callable[[RunState], StageResult], Callable[[RunState], bool]], ...] = (
     ("data", _load_data, _always),
     ("train", _train, _always),
     ("compress", _compress, _always),
@@ -263,9 +241,25 @@ STAGES: tuple[tuple[str, Callable[[RunState], None], Callable[[RunState], bool]]
     ("evaluate", _evaluate, _always),
     ("profile", _profile, lambda run: run.cfg.profile.enabled),
     ("firmware", _build_firmware, _firmware_wanted),
-    # validate() makes the firmware required when the benchmark is enabled
-    ("benchmark", _benchmark, lambda run: run.cfg.benchmark.enabled and run.firmware is not None),
+    ("benchmark", _benchmark, _benchmark_wanted),
 )
+
+
+def _start(run: RunState, fingerprint: str, overrides: list[str] | None) -> None:
+    """What every run logs first: identity tags, provenance, the config."""
+    options, tracker = run.options, run.tracker
+    tracker.set_tags(
+        {
+            "config_hash": fingerprint,
+            "dataset": options.dataset.name,
+            "architecture": options.architecture.name,
+            "compression": options.compression.name,
+            "target": options.target.name,
+            **provenance_tags(overrides),
+        }
+    )
+    tracker.log_params(flatten(run.cfg))
+    tracker.log_text(OmegaConf.to_yaml(run.cfg, resolve=True), "config.yaml")
 
 
 def run_experiment(cfg: DictConfig, out_dir: Path, overrides: list[str] | None = None) -> RunSummary:
@@ -286,22 +280,11 @@ def run_experiment(cfg: DictConfig, out_dir: Path, overrides: list[str] | None =
         )
     with tracker:
         run = RunState(cfg, options, tracker, RunSummary(run_id=tracker.run_id, out_dir=out_dir), out_dir)
-        tracker.set_tags(
-            {
-                "config_hash": fingerprint,
-                "dataset": options.dataset.name,
-                "architecture": options.architecture.name,
-                "compression": options.compression.name,
-                "target": options.target.name,
-                **provenance_tags(overrides),
-            }
-        )
-        tracker.log_params(flatten(cfg))
-        tracker.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+        _start(run, fingerprint, overrides)
         for name, step, wanted in STAGES:
             if wanted(run):
-                with stage(name, tracker, run.summary):
-                    step(run)
+                with stage(name, run):
+                    _record(run, name, step(run))
         headline = sorted(
             (k, v) for k, v in run.summary.metrics.items() if k.startswith(("accuracy/", "size/"))
         )

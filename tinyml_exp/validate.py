@@ -29,7 +29,7 @@ from tinyml_exp.errors import ConfigError
 if TYPE_CHECKING:
     from tinyml_exp.compress.base import CompressionMethod
     from tinyml_exp.export.tflite import TFLiteRecipe
-    from tinyml_exp.pipeline import Options
+    from tinyml_exp.options import Options
     from tinyml_exp.targets import Target
 
 log = logging.getLogger(__name__)

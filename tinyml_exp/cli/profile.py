@@ -117,16 +117,16 @@ def _bad_input_errors() -> tuple[type[Exception], ...]:
 
 def _show(args: argparse.Namespace, cfg, result, several: bool) -> None:
     """Print one target's profile; write its artifacts (--out) and MLflow run (--mlflow)."""
-    from tinyml_exp.profile.report import table_markdown
+    from tinyml_exp.profile.report import summary_text, table_markdown, write_artifacts
 
-    print(result.summary())
+    print(summary_text(result))
     if not args.no_table:
         print()
         print(table_markdown(result))
     artifacts = {}
     if args.out is not None:
         out = args.out / result.target.name if several else args.out
-        artifacts = result.write_artifacts(out, plot=cfg.profile.plot)
+        artifacts = write_artifacts(result, out, plot=cfg.profile.plot)
         print(f"artifacts: {', '.join(str(p) for p in artifacts.values())}")
     if args.mlflow:
         print(f"MLflow run {_log_mlflow(cfg, result, args.model.resolve(), artifacts)}")

@@ -17,6 +17,7 @@ from omegaconf import MISSING
 
 from tinyml_exp.errors import ConfigError
 from tinyml_exp.export.tflite import QUANTIZE_MODES, TFLiteRecipe
+from tinyml_exp.results import StageResult
 
 if TYPE_CHECKING:
     import tf_keras
@@ -37,11 +38,12 @@ class FineTuneSettings:
 
 
 @dataclass
-class CompressResult:
+class CompressResult(StageResult):
+    """The compressed Keras model, its conversion recipe, the method's figures (`metrics`,
+    `tags`) and its promises; `compress()` adds the `invariant/*` checks to the figures."""
+
     model: tf_keras.Model
     recipe: TFLiteRecipe
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
     # Promises about every artifact from here on (sparsity kept, m:n pattern, ≤ n clusters).
     invariants: list[Invariant] = field(default_factory=list)
     # The promises as measured on the Keras model after each phase of the method.
@@ -53,6 +55,15 @@ class CompressResult:
         from tinyml_exp.compress.invariants import verify_tflite
 
         return verify_tflite(self.invariants, self.recipe, tflite)
+
+    def check_tflite(self, exported: Any) -> None:
+        """Verify the exported `.tflite` (`exported.tflite`) and record the figures and checks in
+        the export's result; a lost promise raises `InvariantError` carrying that result."""
+        from tinyml_exp.compress.invariants import enforce_invariants
+
+        verification = self.verify_tflite(exported.tflite)  # sparsity, clusters, tensor types
+        exported.metrics.update(verification.metrics)
+        enforce_invariants(exported, verification.checks)
 
 
 def require(ok: bool, key: str, value: Any, expectation: str, hint: str = "") -> None:

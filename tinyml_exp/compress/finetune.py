@@ -120,4 +120,4 @@ class FineTunedMethod(CompressionMethod):
             checks += check_keras(ctx.invariants, work, phase.name)
         clustered = any(isinstance(inv, ClustersKept) for inv in ctx.invariants)
         metrics = {**ctx.metrics, **weight_metrics(keras_kernels(work), "keras", clustered)}
-        return CompressResult(work, self.recipe(), metrics, ctx.tags, ctx.invariants, checks)
+        return CompressResult(work, self.recipe(), ctx.invariants, checks, metrics=metrics, tags=ctx.tags)

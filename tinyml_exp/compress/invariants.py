@@ -6,9 +6,10 @@ artifact is checked against it: the Keras model after each later phase (does QAT
 sparsity?) and the converted `.tflite` (does conversion keep it?). The `.tflite` is also checked
 for the tensor types its recipe promises (int8 in, out and weights for full-integer models).
 
-A lost invariant is a failure of the run: `enforce_invariants` logs every check as an
-`invariant/<name>/<where>` metric (1 held, 0 lost) and raises `InvariantError` after tagging the
-run `invariant_failed=<name>/<where>`, so no figure of a silently broken model reaches the table.
+A lost invariant is a failure of the run: `enforce_invariants` records every check in the
+stage's result as an `invariant/<name>/<where>` metric (1 held, 0 lost) and raises
+`InvariantError` carrying that result, tagged `invariant_failed=<name>/<where>`; the pipeline logs
+it and marks the run FAILED, so no figure of a silently broken model reaches the table.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     import tf_keras
 
     from tinyml_exp.export.tflite import TFLiteRecipe
+    from tinyml_exp.results import StageResult
     from tinyml_exp.tflite_graph import Graph
-    from tinyml_exp.tracking import Tracker
 
 # The converter leaves weights with fewer elements than this in float32 under dynamic-range
 # quantization (TFLite's `min_elements_for_weights` default); only larger ones are promised int8.
@@ -185,14 +186,15 @@ def verify_tflite(invariants: list[Invariant], recipe: TFLiteRecipe, tflite: byt
     return Verification(checks, weight_metrics(kernels, "tflite", clustered))
 
 
-def enforce_invariants(tracker: Tracker, checks: list[Check]) -> None:
-    """Log every check on the run (metric 1/0 and a tag with the figures); on a lost invariant,
-    tag the run `invariant_failed` and raise, which ends the run FAILED."""
+def enforce_invariants(result: StageResult, checks: list[Check]) -> None:
+    """Record every check in `result` (metric 1/0 and a tag with the figures); on a lost
+    invariant, tag it `invariant_failed` and raise `InvariantError` carrying `result`."""
     if not checks:
         return
-    tracker.log_metrics({f"invariant/{c.key}": float(c.held) for c in checks})
-    tracker.set_tags({f"invariant/{c.key}": c.detail[:5000] for c in checks})
+    result.metrics.update({f"invariant/{c.key}": float(c.held) for c in checks})
+    result.tags.update({f"invariant/{c.key}": c.detail[:5000] for c in checks})
     lost = [c for c in checks if not c.held]
     if lost:
-        tracker.set_tags({"invariant_failed": ",".join(c.key for c in lost)})
-        raise InvariantError("; ".join(f"invariant {c.key} lost: {c.detail}" for c in lost))
+        result.tags["invariant_failed"] = ",".join(c.key for c in lost)
+        message = "; ".join(f"invariant {c.key} lost: {c.detail}" for c in lost)
+        raise InvariantError(message, partial=result)

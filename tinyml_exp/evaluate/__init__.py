@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tinyml_exp.evaluate.interpreters import run_tflite, run_tflm
+from tinyml_exp.results import StageResult
 
 if TYPE_CHECKING:
     import tf_keras
@@ -18,8 +19,9 @@ __all__ = ["EvaluationResult", "evaluate", "run_tflite", "run_tflm"]
 
 
 @dataclass
-class EvaluationResult:
-    metrics: dict[str, float]
+class EvaluationResult(StageResult):
+    """`metrics`: accuracy/loss per backend and their label agreement."""
+
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # backend -> predicted labels
 
 

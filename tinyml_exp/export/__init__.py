@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from tinyml_exp.export.c_header import write_c_header
 from tinyml_exp.export.keras_files import save_keras_files
 from tinyml_exp.export.tflite import TFLiteRecipe, convert
+from tinyml_exp.results import StageResult
 from tinyml_exp.sizes import factor, file_sizes
 
 if TYPE_CHECKING:
@@ -18,11 +19,15 @@ if TYPE_CHECKING:
     from tinyml_exp.config import ExportConfig
     from tinyml_exp.data.base import DatasetSplits
 
-__all__ = ["ExportResult", "TFLiteRecipe", "export_artifacts"]
+__all__ = ["ExportResult", "TFLiteRecipe", "export", "export_artifacts"]
 
 
 @dataclass
-class ExportResult:
+class ExportResult(StageResult):
+    """The converted model and its files; `export()` fills the figures (sizes, compression
+    factors) and the `model` artifacts, `CompressResult.check_tflite` the `.tflite`'s weight
+    figures and invariant checks."""
+
     tflite: bytes
     recipe: TFLiteRecipe
     paths: dict[str, Path]  # kind ("h5", "keras", "tflite", "c_header") -> file
@@ -58,6 +63,23 @@ def export_artifacts(
     if cfg.c_header:
         paths["c_header"] = write_c_header(tflite, out_dir / f"{stem}_model_data.h", f"{stem}_tflite")
     return ExportResult(tflite=tflite, recipe=recipe, paths=paths)
+
+
+def export(
+    model: tf_keras.Model,
+    recipe: TFLiteRecipe,
+    data: DatasetSplits,
+    out_dir: Path,
+    stem: str,
+    cfg: ExportConfig,
+    reference: dict[str, float],
+) -> ExportResult:
+    """Write the artifacts (logged under `model/`) and measure them against the base model's
+    `reference` files (`size/*`, `compression/factor_*`)."""
+    result = export_artifacts(model, recipe, data, out_dir, stem, cfg)
+    result.artifacts = [("model", path) for path in result.paths.values()]
+    result.metrics.update(result.size_metrics(reference))
+    return result
 
 
 def _representative_samples(data: DatasetSplits, count: int) -> np.ndarray:

@@ -151,6 +151,48 @@ class Summary:
     exact: np.ndarray | None  # per sample: output bytes equal the reference's
 
 
+def _agreement(
+    raw: np.ndarray,
+    predictions: np.ndarray,
+    reference: np.ndarray,
+    labels: np.ndarray | None,
+    spec: TensorSpec,
+) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+    """The device's outputs against the TFLite reference kernels' on the same inputs: metrics,
+    the reference's predictions, and per sample whether the bytes are equal."""
+    n = len(predictions)
+    ref = reference[:n]
+    ref_pred = _as_real(ref, spec).argmax(axis=1)
+    exact = np.all(raw.reshape(ref.shape) == ref, axis=1)
+    diff = np.abs(_as_real(raw, spec) - _as_real(ref, spec))
+    metrics = {
+        "agreement/device_vs_tflite": float((predictions == ref_pred).mean()),
+        "agreement/device_vs_tflite_exact": float(exact.mean()),
+        "error/device_vs_tflite_max_abs": float(diff.max()),
+    }
+    if labels is not None:
+        metrics["accuracy/tflite_reference"] = float((ref_pred == labels[:n]).mean())
+    return metrics, ref_pred, exact
+
+
+def _count_metrics(run: StreamRun, clock_hz: float) -> dict[str, float]:
+    """Cycle (or instruction) counts, latency and throughput; the link's rate."""
+    counts = np.asarray(run.counts, dtype=np.float64)
+    median = float(np.median(counts))
+    metrics = {
+        "cycles/median": median,
+        "cycles/mean": float(counts.mean()),
+        "cycles/min": float(counts.min()),
+        "cycles/max": float(counts.max()),
+        "latency/ms": 1000.0 * median / clock_hz,
+        "throughput/fps": clock_hz / median if median > 0 else 0.0,
+    }
+    if run.seconds > 0:
+        metrics["link/bytes_per_s"] = run.wire_bytes / run.seconds
+        metrics["link/samples_per_s"] = run.completed / run.seconds
+    return metrics
+
+
 def summarize(
     run: StreamRun,
     labels: np.ndarray | None,
@@ -173,31 +215,10 @@ def summarize(
         metrics["accuracy/device"] = float((predictions == labels[:n]).mean())
     ref_pred = exact = None
     if reference is not None and n:
-        ref = reference[:n]
-        ref_pred = _as_real(ref, out_spec).argmax(axis=1)
-        exact = np.all(raw.reshape(ref.shape) == ref, axis=1)
-        metrics["agreement/device_vs_tflite"] = float((predictions == ref_pred).mean())
-        metrics["agreement/device_vs_tflite_exact"] = float(exact.mean())
-        diff = np.abs(_as_real(raw, out_spec) - _as_real(ref, out_spec))
-        metrics["error/device_vs_tflite_max_abs"] = float(diff.max())
-        if labels is not None:
-            metrics["accuracy/tflite_reference"] = float((ref_pred == labels[:n]).mean())
+        agreement, ref_pred, exact = _agreement(raw, predictions, reference, labels, out_spec)
+        metrics.update(agreement)
     if n:
-        counts = np.asarray(run.counts, dtype=np.float64)
-        median = float(np.median(counts))
-        metrics.update(
-            {
-                "cycles/median": median,
-                "cycles/mean": float(counts.mean()),
-                "cycles/min": float(counts.min()),
-                "cycles/max": float(counts.max()),
-                "latency/ms": 1000.0 * median / clock_hz,
-                "throughput/fps": clock_hz / median if median > 0 else 0.0,
-            }
-        )
-    if run.seconds > 0 and n:
-        metrics["link/bytes_per_s"] = run.wire_bytes / run.seconds
-        metrics["link/samples_per_s"] = n / run.seconds
+        metrics.update(_count_metrics(run, clock_hz))
     metrics["benchmark/inconsistent_outputs"] = float(run.inconsistent)
     metrics.update(run.stats.metrics())
     unit_name = "instructions" if unit == CounterUnit.INSTRUCTIONS else "cycles"

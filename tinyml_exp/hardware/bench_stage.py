@@ -5,20 +5,19 @@ value for value, with the TFLite interpreter's reference kernels (BUILTIN_REF) o
 bytes. Before streaming, the device must report this run's model (build id = crc32 of the
 .tflite, tensor shapes, dtypes and quantization): a mismatch stops the stage with the differences.
 
-Whatever the device answered before a failure (or Ctrl-C) is logged — metrics over the completed
-samples, the per-sample CSV, tag `benchmark.complete=false` — before the stage fails.
+Whatever the device answered before a failure (or Ctrl-C) is kept — metrics over the completed
+samples, the per-sample CSV, tag `benchmark.complete=false` — in the `BenchmarkResult` that the
+stage's `BenchmarkError` (or `StageInterrupted`) carries, so the pipeline logs it first.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from tinyml_exp.errors import StageError
+from tinyml_exp.errors import StageError, StageInterrupted
 from tinyml_exp.hardware.bench import (
     StreamRun,
     Summary,
@@ -31,12 +30,12 @@ from tinyml_exp.hardware.bench import (
 from tinyml_exp.hardware.link import ModelIdentity
 from tinyml_exp.hardware.protocol import CounterUnit
 from tinyml_exp.hardware.session import BenchmarkSettings, open_device
+from tinyml_exp.results import StageResult
 
 if TYPE_CHECKING:
     from tinyml_exp.data import DatasetSplits
-    from tinyml_exp.hardware.firmware_stage import FirmwareStageResult
+    from tinyml_exp.hardware.firmware_stage import FirmwareResult
     from tinyml_exp.targets import Target
-    from tinyml_exp.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +44,39 @@ class BenchmarkError(StageError):
     """The benchmark stopped before every sample was measured (partial results are logged)."""
 
 
-def log_summary(
-    tracker: Tracker, run: StreamRun, summary: Summary, labels: np.ndarray, csv_path: Path
-) -> None:
-    tracker.log_metrics(summary.metrics)
-    tracker.set_tags(summary.tags)
-    write_csv(csv_path, run, summary, labels)
-    tracker.log_artifact(csv_path, "benchmark")
+@dataclass
+class BenchmarkResult(StageResult):
+    """`metrics`: the summary's figures (`cycles/median`, `latency/ms`, `link/*` ...); `tags`: the
+    port, the device's board, the count unit, `benchmark.complete`; artifact: the per-sample CSV."""
+
+    summary: Summary
+    stream: StreamRun
+    csv_path: Path
 
 
-def benchmark_stage(
-    cfg: Any,
-    target: Target,
-    tflite: bytes,
-    firmware: FirmwareStageResult,
-    data: DatasetSplits,
-    out_dir: Path,
-    tracker: Tracker,
-    measured: Mapping[str, float],
-) -> Summary:
-    """Run, measure, log; returns the figures (see the module docstring)."""
+def _stream(settings: BenchmarkSettings, target: Target, firmware: FirmwareResult, tflite: bytes, inputs):
+    """Open the device, check it runs this model, stream; (the run, the device's info, tags)."""
+    expected = ModelIdentity.from_tflite(tflite, firmware.model_name)
+    with open_device(settings, firmware.build, emulated=target.emulated, expected=expected) as link:
+        info = link.info
+        assert info is not None
+        tags = {
+            "benchmark.port": link.port_name,
+            "benchmark.device_board": info.board_name,
+            "target": target.name,
+        }
+        log.info("streaming %d samples to %s on %s", len(inputs), info.model_name, link.port_name)
+        run = stream(
+            link, inputs, warmup=settings.warmup, repeats=settings.repeats, progress=settings.progress
+        )
+    return run, info, tags
+
+
+def benchmark(
+    cfg: Any, target: Target, tflite: bytes, firmware: FirmwareResult, data: DatasetSplits, out_dir: Path
+) -> BenchmarkResult:
+    """Run and measure (see the module docstring)."""
     from tinyml_exp.evaluate.interpreters import io_specs
-    from tinyml_exp.profile.verdict import estimate_errors
 
     if firmware.build is None:
         raise BenchmarkError(
@@ -78,37 +88,30 @@ def benchmark_stage(
     in_spec, out_spec = io_specs(tflite)
     inputs = quantize_samples(data.x_test[:count], in_spec)
     reference = reference_outputs(tflite, inputs)
-    expected = ModelIdentity.from_tflite(tflite, firmware.model_name)
-    run: StreamRun | None = None
-    with open_device(settings, firmware.build, emulated=target.emulated, expected=expected) as link:
-        info = link.info
-        assert info is not None
-        tracker.set_tags(
-            {
-                "benchmark.port": link.port_name,
-                "benchmark.device_board": info.board_name,
-                "target": target.name,
-            }
-        )
-        log.info("streaming %d samples to %s on %s", count, info.model_name, link.port_name)
-        run = stream(
-            link, inputs, warmup=settings.warmup, repeats=settings.repeats, progress=settings.progress
-        )
+    run, info, tags = _stream(settings, target, firmware, tflite, inputs)
     unit = info.counter_unit
     summary = summarize(run, labels, out_spec, clock_hz=settings.clock_hz, unit=unit, reference=reference)
-    summary.metrics.update(estimate_errors({**measured, **summary.metrics}))
-    log_summary(
-        tracker, run, summary, labels, out_dir / "benchmark" / f"{firmware.model_name}_device_samples.csv"
+    csv_path = write_csv(
+        out_dir / "benchmark" / f"{firmware.model_name}_device_samples.csv", run, summary, labels
+    )
+    result = BenchmarkResult(
+        summary,
+        run,
+        csv_path,
+        metrics=dict(summary.metrics),
+        tags={**tags, **summary.tags},
+        artifacts=[("benchmark", csv_path)],
     )
     _report(summary, unit, settings.clock_hz)
     if isinstance(run.error, KeyboardInterrupt):
-        raise run.error
+        raise StageInterrupted(result) from run.error
     if run.error is not None:
         raise BenchmarkError(
             f"benchmark stopped after {run.completed} of {run.requested} samples "
-            f"(their results are logged): {run.error}"
+            f"(their results are logged): {run.error}",
+            partial=result,
         ) from run.error
-    return summary
+    return result
 
 
 def _report(summary: Summary, unit: CounterUnit, clock_hz: float) -> None:

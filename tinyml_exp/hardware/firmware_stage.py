@@ -5,14 +5,14 @@ Metrics: `flash/firmware_bytes` (text + data), `ram/firmware_bytes` (data + bss;
 included), `ram/c_bytes` (the generated code's static activation buffer), `flash/c_weights_bytes`;
 with `firmware.measure_app`, `flash/firmware_app_bytes` (the same firmware with no model) and
 `flash/firmware_model_bytes` (the difference: model data + inference code, what the profile's
-`flash/estimate_bytes` estimates), and `error/flash_estimate_pct` when the profile ran.
+`flash/estimate_bytes` estimates; the pipeline compares the two as `error/flash_estimate_pct`).
 Artifacts: the generated `model.c` / `model.h`, `firmware.elf`, `size.txt`.
 
 A model the generator cannot translate (an unsupported operator), a firmware that does not fit the
 board, or a missing toolchain when the firmware is optional, is not a failed run: the run is
 tagged `firmware_skipped=<reason>` and goes on, so a sweep still gets every other figure. When the
 firmware is required (`firmware.enabled=true` or `benchmark.enabled=true`) the stage fails with
-that reason instead.
+that reason instead (a `FirmwareUnavailableError` carrying what was generated).
 """
 
 from __future__ import annotations
@@ -20,19 +20,19 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tinyml_exp.errors import StageError
-from tinyml_exp.hardware.build import FIRMWARE_DIR, FirmwareBuild, FirmwareBuildError, build_firmware
+from tinyml_exp.hardware.build import FIRMWARE_DIR, FirmwareBuild, FirmwareBuildError
+from tinyml_exp.hardware.build import build_firmware as build_image
 from tinyml_exp.hardware.tools import FIRMWARE_BUILD_TOOLS, missing_tools_reason
+from tinyml_exp.results import StageResult
 
 if TYPE_CHECKING:
     from tinyml_exp.export.cgen import CGenResult
     from tinyml_exp.targets import Target
-    from tinyml_exp.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +49,13 @@ class FirmwareUnavailableError(StageError):
 
 
 @dataclass
-class FirmwareStageResult:
-    """What the stage built, or why it did not (`skipped`)."""
+class FirmwareResult(StageResult):
+    """What the stage built (`build`, `cgen`), or why it did not (`skipped`)."""
 
     model_name: str
     build: FirmwareBuild | None = None
     cgen: CGenResult | None = None
     skipped: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def firmware_metrics(build: FirmwareBuild, cgen: CGenResult, app: FirmwareBuild | None) -> dict[str, float]:
@@ -73,13 +71,14 @@ def firmware_metrics(build: FirmwareBuild, cgen: CGenResult, app: FirmwareBuild 
     return metrics
 
 
-def _skip_or_fail(result: FirmwareStageResult, reason: str, required: str | None, tracker: Tracker) -> None:
+def _skip_or_fail(result: FirmwareResult, reason: str, required: str | None) -> FirmwareResult:
     if required:
-        raise FirmwareUnavailableError(f"{required} needs the firmware, which cannot be built: {reason}")
+        message = f"{required} needs the firmware, which cannot be built: {reason}"
+        raise FirmwareUnavailableError(message, partial=result)
     result.skipped = reason
     result.tags["firmware_skipped"] = reason[:500]
-    tracker.set_tags(result.tags)
     log.warning("firmware skipped: %s", reason)
+    return result
 
 
 def _generate(cfg: Any, tflite: bytes, model_dir: Path, model_name: str) -> tuple[CGenResult | None, str]:
@@ -93,7 +92,7 @@ def _generate(cfg: Any, tflite: bytes, model_dir: Path, model_name: str) -> tupl
 
 def _build(board: str, model_dir: Path, build_dir: Path, jobs: int) -> tuple[FirmwareBuild | None, str]:
     try:
-        return build_firmware(board, model_dir, build_dir, jobs=jobs), ""
+        return build_image(board, model_dir, build_dir, jobs=jobs), ""
     except FirmwareBuildError as e:
         overflow = _OVERFLOW.search(str(e))
         if overflow is None:
@@ -105,68 +104,51 @@ def _app_build(cfg: Any, board: str, run_dir: Path) -> FirmwareBuild:
     """The firmware without a model. The same for every run on a board, so it is kept in the cache
     (make rebuilds it when the firmware sources or flags change), under a lock for parallel jobs."""
     if not cfg.cache.enabled:
-        return build_firmware(board, NULL_MODEL_DIR, run_dir, jobs=cfg.firmware.jobs)
+        return build_image(board, NULL_MODEL_DIR, run_dir, jobs=cfg.firmware.jobs)
     directory = Path(cfg.cache.dir) / "firmware_app" / board
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return build_firmware(board, NULL_MODEL_DIR, directory / "build", jobs=cfg.firmware.jobs)
+        return build_image(board, NULL_MODEL_DIR, directory / "build", jobs=cfg.firmware.jobs)
 
 
-def firmware_stage(
-    cfg: Any,
-    target: Target,
-    tflite: bytes,
-    out_dir: Path,
-    model_name: str,
-    tracker: Tracker,
-    measured: Mapping[str, float],
-) -> FirmwareStageResult:
-    """Generate, build, measure and log (see the module docstring). `measured` holds the run's
-    metrics so far (the profile's estimates among them)."""
-    from tinyml_exp.profile.verdict import estimate_errors
+def _required(cfg: Any) -> str | None:
+    """The setting that makes the firmware required, if any (then a skip is a failure)."""
+    if cfg.benchmark.enabled:
+        return "benchmark.enabled=true"
+    return "firmware.enabled=true" if cfg.firmware.enabled is True else None
 
-    result = FirmwareStageResult(model_name=model_name)
-    required = (
-        "benchmark.enabled=true"
-        if cfg.benchmark.enabled
-        else ("firmware.enabled=true" if cfg.firmware.enabled is True else None)
-    )
+
+def build_firmware(cfg: Any, target: Target, tflite: bytes, out_dir: Path, model_name: str) -> FirmwareResult:
+    """Generate, build and measure (see the module docstring)."""
+    result = FirmwareResult(model_name=model_name)
+    required = _required(cfg)
     board = target.firmware_board
     if not board:
-        _skip_or_fail(result, f"target {target.name!r} has no firmware port", required, tracker)
-        return result
+        return _skip_or_fail(result, f"target {target.name!r} has no firmware port", required)
     root = out_dir / "firmware"
     cgen, reason = _generate(cfg, tflite, root / "model", model_name)
     if cgen is None:
-        _skip_or_fail(result, reason, required, tracker)
-        return result
+        return _skip_or_fail(result, reason, required)
     result.cgen = cgen
-    tracker.log_artifact(cgen.model_c, "firmware/c")
-    tracker.log_artifact(cgen.model_h, "firmware/c")
+    result.artifacts += [("firmware/c", cgen.model_c), ("firmware/c", cgen.model_h)]
     missing = missing_tools_reason(*FIRMWARE_BUILD_TOOLS)
     if missing is not None:
-        _skip_or_fail(result, missing, required, tracker)
-        return result
+        return _skip_or_fail(result, missing, required)
     build_dir = Path(cfg.firmware.build_dir) if cfg.firmware.build_dir else root / "build"
     build, reason = _build(board, cgen.model_c.parent, build_dir, cfg.firmware.jobs)
     if build is None:
-        _skip_or_fail(result, reason, required, tracker)
-        return result
+        return _skip_or_fail(result, reason, required)
     result.build = build
     app = _app_build(cfg, board, root / "app") if cfg.firmware.measure_app else None
     result.metrics = firmware_metrics(build, cgen, app)
-    result.metrics.update(estimate_errors({**measured, **result.metrics}))
     result.tags = {
         "firmware.board": board,
         "firmware.build_id": f"0x{cgen.build_id:08x}",
         "firmware.reference": cgen.reference,
         "firmware.toolchain": build.toolchain,
     }
-    tracker.log_metrics(result.metrics)
-    tracker.set_tags(result.tags)
-    for path in (build.elf, build.size_report):
-        tracker.log_artifact(path, "firmware")
+    result.artifacts += [("firmware", build.elf), ("firmware", build.size_report)]
     log.info(
         "firmware %s: flash %d B (%d B for the model), static RAM %d B (activations %d B)",
         board,

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from tinyml_exp.models.cache import ModelCache, cache_key
 from tinyml_exp.models.train import compile_model, fit, set_global_seed
+from tinyml_exp.results import StageResult
 
 if TYPE_CHECKING:
     import tf_keras
@@ -109,3 +110,34 @@ def base_reference(
     if base.cache is not None:
         base.cache.update_meta(base.cache_key, {"reference": reference})
     return reference
+
+
+@dataclass
+class TrainResult(StageResult):
+    """The base model and its reference figures (`base/*` metrics); `history` holds the per-epoch
+    curves, which the pipeline logs as `train/*` steps when no callback logged them live."""
+
+    base: BaseModel
+    reference: dict[str, float]
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.base.history
+
+
+def train(
+    cfg: DictConfig,
+    data: DatasetSplits,
+    architecture: Architecture,
+    from_logits: bool,
+    callbacks: Sequence[Any] = (),
+) -> TrainResult:
+    """The run's base model, from the cache or trained (with `callbacks`), and its figures."""
+    base = obtain_base_model(cfg, data, architecture, callbacks)
+    reference = base_reference(base, data, cfg, from_logits)
+    return TrainResult(
+        base,
+        reference,
+        metrics={f"base/{k}": v for k, v in reference.items()},
+        tags={"base_model.cache_key": base.cache_key, "base_model.from_cache": str(base.from_cache)},
+    )

@@ -6,11 +6,13 @@ measured count (cycles from DWT CYCCNT on a board, instructions from QEMU icount
 scale for a (target, backend, dtype) is the geometric mean of measured / prior over its points;
 estimates for other models on that target and backend are multiplied by it.
 
-Sources of points: `BUILTIN_POINTS` (published or course measurements), and a YAML file
-(`profile.calibration_file`, a list of mappings with the fields of `CalibrationPoint`, work given
-as a list of WorkItem mappings). The firmware benchmark stage turns a measurement into a point
-with `tinyml_exp.profile.profiler.calibration_point(result, measured, source)` and appends it
-with `load_points` + `save_points`; `fit_scales` does the rest on the next run.
+Sources of points: `BUILTIN_POINTS` (published figures, approximate: not measured by this
+project), and a YAML file (`profile.calibration_file`, a list of mappings with the fields of
+`CalibrationPoint`, work given as a list of WorkItem mappings). A pipeline run that benchmarks
+the firmware, with `profile.calibration_file` set, turns its measured median into a point
+(`tinyml_exp.profile.profiler.calibration_point(result, measured, source, backend="cgen")`) and
+appends it to that file (`append_point`); `fit_scales` uses it in every later profile for that
+target and backend.
 """
 
 from __future__ import annotations
@@ -50,8 +52,11 @@ BUILTIN_POINTS: tuple[CalibrationPoint, ...] = (
         backend="tflm_reference",
         dtype="int8",
         work=COURSE_CNN_INT8,
+        # The course document's rounded figure ("around 14M cycles"); its build settings (compiler,
+        # flags, TFLM version) are unknown, so it is a published approximation, not a measurement.
         measured=14_000_000.0,
-        source="course measurement: TFLM reference kernels on the B-L475E-IOT01A, DWT CYCCNT, 80 MHz",
+        source="published, approximate: the course document's 'around 14M cycles', TFLM reference "
+        "kernels on the B-L475E-IOT01A at 80 MHz, build settings unknown",
     ),
 )
 
@@ -118,3 +123,18 @@ def save_points(points: list[CalibrationPoint], path: str | Path) -> None:
     from omegaconf import OmegaConf
 
     Path(path).write_text(OmegaConf.to_yaml([asdict(p) for p in points]))
+
+
+def append_point(point: CalibrationPoint, path: str | Path) -> int:
+    """Add `point` to the YAML list at `path` (created if missing), under a lock so parallel
+    sweep jobs do not lose each other's points; returns how many points the file now holds."""
+    import fcntl
+
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    with file.with_name(file.name + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        points = load_points(file) if file.is_file() else []
+        points.append(point)
+        save_points(points, file)
+    return len(points)

@@ -14,7 +14,6 @@ Figures and their kind (also logged as the `profile.figure_kinds` tag):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +23,7 @@ from tinyml_exp.profile.footprint import FlashEstimate, estimate_flash
 from tinyml_exp.profile.layers import LayerProfile, analyze_layers, formula_peak, model_dtype
 from tinyml_exp.profile.memory import ArenaReport, measure_arena
 from tinyml_exp.profile.operators import BACKENDS, OperatorCheck, check_operators
+from tinyml_exp.profile.result import BackendEstimate, ProfileResult
 from tinyml_exp.profile.verdict import Verdict, decide
 from tinyml_exp.tflite_graph import read_graph
 
@@ -31,61 +31,6 @@ if TYPE_CHECKING:
     from tinyml_exp.targets import Target
 
 log = logging.getLogger(__name__)
-
-FIGURE_KINDS = (
-    "computed: macs/total params/tflite_total ram/formula_bytes flash/model_bytes; "
-    "measured on host by tflite-micro: ram/tflm_arena_* latency/host_tflm_measured_ms; "
-    "planned by cgen: ram/cgen_activation_bytes; "
-    "estimated: */estimate* cycles/prior_* ram/estimate_bytes"
-)
-
-
-@dataclass
-class BackendEstimate:
-    """Cycle-model output for one backend (None cycles: the backend does not exist for the core)."""
-
-    layer_cycles: list[float] | None
-    prior_total: float | None  # before calibration
-    scale: Scale | None = None
-
-    @property
-    def total(self) -> float | None:
-        if self.layer_cycles is None:
-            return None
-        return sum(self.layer_cycles)
-
-
-@dataclass
-class ProfileResult:
-    """The profile of one model on one target; `metrics` / `tags` are ready for MLflow."""
-
-    name: str
-    target: Target
-    backend: str
-    dtype: str
-    model_bytes: int
-    layers: list[LayerProfile]
-    estimates: dict[str, BackendEstimate]
-    arena: ArenaReport | None
-    flash: FlashEstimate
-    operators: OperatorCheck
-    verdict: Verdict
-    metrics: dict[str, float] = field(default_factory=dict)
-    tags: dict[str, str] = field(default_factory=dict)
-
-    def layer_cycles(self, backend: str | None = None) -> list[float] | None:
-        return self.estimates[backend or self.backend].layer_cycles
-
-    def write_artifacts(self, out_dir: Path, plot: bool = True) -> dict[str, Path]:
-        """Per-layer CSV and markdown, the operator check, and (with `plot`) the memory PNG."""
-        from tinyml_exp.profile.report import write_artifacts
-
-        return write_artifacts(self, Path(out_dir), plot)
-
-    def summary(self) -> str:
-        from tinyml_exp.profile.report import summary_text
-
-        return summary_text(self)
 
 
 def _work(layers: list[LayerProfile]) -> list[WorkItem]:
@@ -103,13 +48,15 @@ def _work(layers: list[LayerProfile]) -> list[WorkItem]:
     ]
 
 
-def calibration_point(result: ProfileResult, measured: float, source: str) -> CalibrationPoint:
+def calibration_point(
+    result: ProfileResult, measured: float, source: str, backend: str | None = None
+) -> CalibrationPoint:
     """A calibration point from a profile and the count measured for it on `result.target`
-    (cycles, or instructions on a QEMU target), for `result.backend`."""
+    (cycles, or instructions on a QEMU target), for `backend` (default `result.backend`)."""
     work = _work(result.layers)
     return CalibrationPoint(
         target=result.target.name,
-        backend=result.backend,
+        backend=backend or result.backend,
         dtype=cost_dtype(result.dtype),
         work=tuple(work),
         measured=float(measured),
@@ -157,6 +104,30 @@ def _runtime_error(
     return arena.error if arena is not None and not arena.ok else ""
 
 
+def _scales(
+    target: Target, calibration: list[CalibrationPoint] | None, calibrate: bool
+) -> dict[tuple[str, str], Scale]:
+    cpi = CORES[target.core].cpi if target.count_unit == "instructions" else 1.0
+    points = [*BUILTIN_POINTS, *(calibration or [])] if calibrate else []
+    return fit_scales(points, target.name, target.core, target.fpu, target.dsp, cpi)
+
+
+def _verdict(
+    target: Target, backend: str, operators: OperatorCheck, arena: ArenaReport | None, flash: FlashEstimate
+) -> Verdict:
+    unsupported = operators.unsupported.get(backend, ())
+    ram_need = _ram_need(backend, arena, flash)
+    error = _runtime_error(backend, unsupported, arena, flash)
+    return decide(target, backend, ram_need, flash.per_backend.get(backend), unsupported, error)
+
+
+def _check_arguments(backend: str, target: Target) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"profile.backend={backend!r}; expected one of {', '.join(BACKENDS)}")
+    if target.core not in CORES:
+        raise ValueError(f"target.core={target.core!r} has no cost model; expected one of {', '.join(CORES)}")
+
+
 def profile_model(
     tflite: bytes | str | Path,
     target: Target,
@@ -179,42 +150,34 @@ def profile_model(
     backend cannot run it; raises `ValueError` for an unknown backend / core and
     `TFLiteGraphError` for a file that is not a model.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"profile.backend={backend!r}; expected one of {', '.join(BACKENDS)}")
-    if target.core not in CORES:
-        raise ValueError(f"target.core={target.core!r} has no cost model; expected one of {', '.join(CORES)}")
+    _check_arguments(backend, target)
     if isinstance(tflite, (str, Path)):
-        name = name or Path(tflite).name
-        tflite = Path(tflite).read_bytes()
+        name, tflite = name or Path(tflite).name, Path(tflite).read_bytes()
     graph = read_graph(tflite)
     layers = analyze_layers(graph)
     operators = check_operators(graph)
-    cpi = CORES[target.core].cpi if target.count_unit == "instructions" else 1.0
-    points = [*BUILTIN_POINTS, *(calibration or [])] if calibrate else []
-    scales = fit_scales(points, target.name, target.core, target.fpu, target.dsp, cpi)
-    arena_report = None
+    report = None
     if arena:
-        arena_report = measure_arena(
-            tflite, probe=arena_probe, timeout_s=probe_timeout_s, cache_dir=cache_dir
-        )
+        report = measure_arena(tflite, probe=arena_probe, timeout_s=probe_timeout_s, cache_dir=cache_dir)
     flash = estimate_flash(tflite, [n for n, _ in graph.opcodes])
-    unsupported = operators.unsupported.get(backend, ())
-    ram_need = _ram_need(backend, arena_report, flash)
-    error = _runtime_error(backend, unsupported, arena_report, flash)
-    verdict = decide(target, backend, ram_need, flash.per_backend.get(backend), unsupported, error)
-    result = ProfileResult(
+    profile = ProfileResult(
         name=name or "model.tflite",
         target=target,
         backend=backend,
         dtype=model_dtype(layers),
         model_bytes=len(tflite),
         layers=layers,
-        estimates=_estimates(layers, target, scales),
-        arena=arena_report,
+        estimates=_estimates(layers, target, _scales(target, calibration, calibrate)),
+        arena=report,
         flash=flash,
         operators=operators,
-        verdict=verdict,
+        verdict=_verdict(target, backend, operators, report, flash),
     )
+    return _with_figures(profile)
+
+
+def _with_figures(result: ProfileResult) -> ProfileResult:
+    """Fill the metrics and tags MLflow gets (profile/report.py) and log the headline."""
     from tinyml_exp.profile.report import result_metrics, result_tags
 
     result.metrics = result_metrics(result)
@@ -222,10 +185,10 @@ def profile_model(
     log.info(
         "profile %s on %s: %d MACs, formula %d B, fits=%s (%s)",
         result.name,
-        target.name,
+        result.target.name,
         result.metrics["macs/total"],
-        formula_peak(layers)[0],
-        verdict.fits,
-        verdict.reason,
+        formula_peak(result.layers)[0],
+        result.verdict.fits,
+        result.verdict.reason,
     )
     return result

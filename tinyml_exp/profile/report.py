@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from tinyml_exp.profile.layers import formula_peak
 from tinyml_exp.profile.operators import BACKENDS
+from tinyml_exp.profile.result import FIGURE_KINDS
 
 if TYPE_CHECKING:
-    from tinyml_exp.profile.profiler import ProfileResult
+    from tinyml_exp.profile.result import ProfileResult
 
 COLUMNS = (
     "index",
@@ -52,6 +53,36 @@ def _timing(cycles: float, result: ProfileResult) -> dict[str, float]:
     return out
 
 
+def _backend_metrics(result: ProfileResult, backend: str) -> dict[str, float]:
+    """Flash, cycles, latency, fps (and energy) estimates of one backend, suffixed with its name;
+    the unsuffixed names too for `profile.backend`."""
+    primary = backend == result.backend
+    metrics: dict[str, float] = {}
+    flash = result.flash.per_backend.get(backend)
+    if flash is not None:
+        metrics[f"flash/estimate_{backend}_bytes"] = float(flash)
+        if primary:
+            metrics["flash/estimate_bytes"] = float(flash)
+    estimate = result.estimates[backend]
+    if estimate.total is None:
+        return metrics
+    timing = _timing(estimate.total, result)
+    metrics[f"cycles/estimate_{backend}"] = estimate.total
+    metrics[f"latency/estimate_{backend}_ms"] = timing["latency"]
+    metrics[f"throughput/estimate_{backend}_fps"] = timing["fps"]
+    if "energy" in timing:
+        metrics[f"energy/estimate_{backend}_uj"] = timing["energy"]
+    if estimate.scale is not None:
+        metrics[f"cycles/prior_{backend}"] = estimate.prior_total
+    if primary:
+        metrics["cycles/estimate"] = estimate.total
+        metrics["latency/estimate_ms"] = timing["latency"]
+        metrics["throughput/estimate_fps"] = timing["fps"]
+        if "energy" in timing:
+            metrics["energy/estimate_uj"] = timing["energy"]
+    return metrics
+
+
 def result_metrics(result: ProfileResult) -> dict[str, float]:
     layers = result.layers
     formula, _ = formula_peak(layers)
@@ -77,32 +108,7 @@ def result_metrics(result: ProfileResult) -> dict[str, float]:
     if result.verdict.ram_need_bytes is not None:
         metrics["ram/estimate_bytes"] = float(result.verdict.ram_need_bytes)
     for backend in BACKENDS:
-        primary = backend == result.backend
-        flash = result.flash.per_backend.get(backend)
-        if flash is not None:
-            metrics[f"flash/estimate_{backend}_bytes"] = float(flash)
-            if primary:
-                metrics["flash/estimate_bytes"] = float(flash)
-        estimate = result.estimates[backend]
-        if estimate.total is None:
-            continue
-        timing = _timing(estimate.total, result)
-        suffixed = {
-            f"cycles/estimate_{backend}": estimate.total,
-            f"latency/estimate_{backend}_ms": timing["latency"],
-            f"throughput/estimate_{backend}_fps": timing["fps"],
-        }
-        if "energy" in timing:
-            suffixed[f"energy/estimate_{backend}_uj"] = timing["energy"]
-        if estimate.scale is not None:
-            suffixed[f"cycles/prior_{backend}"] = estimate.prior_total
-        metrics.update(suffixed)
-        if primary:
-            metrics["cycles/estimate"] = estimate.total
-            metrics["latency/estimate_ms"] = timing["latency"]
-            metrics["throughput/estimate_fps"] = timing["fps"]
-            if "energy" in timing:
-                metrics["energy/estimate_uj"] = timing["energy"]
+        metrics.update(_backend_metrics(result, backend))
     metrics.update(result.verdict.metrics())
     return metrics
 
@@ -114,7 +120,7 @@ def result_tags(result: ProfileResult) -> dict[str, str]:
         **result.operators.tags(),
         "profile.backend": result.backend,
         "profile.dtype": result.dtype,
-        "profile.figure_kinds": _figure_kinds(),
+        "profile.figure_kinds": FIGURE_KINDS,
         "cycles_unit": result.target.count_unit,
     }
     if peak is not None:
@@ -143,12 +149,6 @@ def result_tags(result: ProfileResult) -> dict[str, str]:
     if result.flash.cgen_error:
         tags["cgen.error"] = result.flash.cgen_error[:1000]
     return tags
-
-
-def _figure_kinds() -> str:
-    from tinyml_exp.profile.profiler import FIGURE_KINDS
-
-    return FIGURE_KINDS
 
 
 def table_rows(result: ProfileResult) -> list[dict[str, object]]:
@@ -208,6 +208,24 @@ def _fmt(value: float | int | None, unit: str = "B") -> str:
     return "n/a" if value is None else f"{value:,.0f} {unit}".rstrip()
 
 
+def _compute_lines(result: ProfileResult) -> list[str]:
+    """One line per backend with a cost model: cycles, latency, fps, energy."""
+    m, unit, lines = result.metrics, result.target.count_unit, []
+    for backend in BACKENDS:
+        key = f"cycles/estimate_{backend}"
+        if key not in m:
+            continue
+        energy = m.get(f"energy/estimate_{backend}_uj")
+        lines.append(
+            f"{'Compute' if backend == BACKENDS[0] else '':8}{backend:15} {m[key]:>14,.0f} {unit}  "
+            f"{m[f'latency/estimate_{backend}_ms']:9.3f} ms  {m[f'throughput/estimate_{backend}_fps']:9.1f} fps"
+            + (f"  {energy:9.1f} µJ" if energy is not None else "")
+            + ("  (calibrated)" if result.estimates[backend].scale is not None else "")
+            + ("  <- profile.backend" if backend == result.backend else "")
+        )
+    return lines
+
+
 def summary_text(result: ProfileResult) -> str:
     """A readable multi-line summary (what the CLI prints above the table)."""
     t, m, v, arena = result.target, result.metrics, result.verdict, result.arena
@@ -239,19 +257,7 @@ def summary_text(result: ProfileResult) -> str:
         + ", ".join(f"{b} {_fmt(result.flash.per_backend.get(b))}" for b in BACKENDS)
         + " (model + inference code, estimated)"
     )
-    unit = t.count_unit
-    for backend in BACKENDS:
-        key = f"cycles/estimate_{backend}"
-        if key not in m:
-            continue
-        energy = m.get(f"energy/estimate_{backend}_uj")
-        lines.append(
-            f"{'Compute' if backend == BACKENDS[0] else '':8}{backend:15} {m[key]:>14,.0f} {unit}  "
-            f"{m[f'latency/estimate_{backend}_ms']:9.3f} ms  {m[f'throughput/estimate_{backend}_fps']:9.1f} fps"
-            + (f"  {energy:9.1f} µJ" if energy is not None else "")
-            + ("  (calibrated)" if result.estimates[backend].scale is not None else "")
-            + ("  <- profile.backend" if backend == result.backend else "")
-        )
+    lines.extend(_compute_lines(result))
     lines.append(f"Verdict {'FITS' if v.fits else 'DOES NOT FIT'} ({result.backend}): {v.reason}")
     if v.fits:
         lines.append(

@@ -113,8 +113,8 @@ def estimate_errors(metrics: Mapping[str, float], backend: str | None = None) ->
       − `flash/firmware_app_bytes` (the same firmware built without a model). Without either, no
       flash error is computed: the whole image also holds the application, which is not estimated.
 
-    The firmware stages call this after logging their measurements; the profile stage calls it
-    with whatever is already measured in the run. `backend` compares with that backend's
+    The pipeline calls this once per measuring result (firmware, benchmark), with the profile's
+    figures beside it (`pipeline.estimate_errors_of`). `backend` compares with that backend's
     estimates (`cycles/estimate_<backend>`, `flash/estimate_<backend>_bytes`) instead of the
     `profile.backend` ones — pass "cgen" for the generated-C firmware.
     """

@@ -10,9 +10,12 @@ import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
+
+if TYPE_CHECKING:
+    from tinyml_exp.results import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +179,13 @@ class Tracker:
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_result(self, result: StageResult) -> None:
+        """A stage's metrics, tags and artifacts."""
+        self.log_metrics(result.to_metrics())
+        self.set_tags(result.to_tags())
+        for folder, path in result.artifacts:
+            self.log_artifact(path, folder)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self._client.log_text(self.run_id, text, artifact_file)
