@@ -30,17 +30,19 @@ def read_npz(path: Path, required: tuple[str, ...] = ARRAYS) -> dict[str, np.nda
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [name for name in required if name not in npz.files]
-            if missing:
-                raise DataError(f"{path} lacks arrays {missing}; it holds {sorted(npz.files)}")
-            return {name: npz[name] for name in npz.files}
-    except DataError:
-        raise
-    except AttributeError as e:  # a plain .npy: np.load returns an array, not an archive
-        raise DataError(f"{path} is a single .npy array, not an .npz holding {list(required)}") from e
+        loaded = np.load(path, allow_pickle=False)
     except _READ_ERRORS as e:
         raise DataError(f"{path} is not a readable .npz ({type(e).__name__}: {e})") from e
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise DataError(f"{path} is a single .npy array, not an .npz holding {list(required)}")
+    with loaded as npz:
+        missing = [name for name in required if name not in npz.files]
+        if missing:
+            raise DataError(f"{path} lacks arrays {missing}; it holds {sorted(npz.files)}")
+        try:
+            return {name: npz[name] for name in npz.files}
+        except _READ_ERRORS as e:  # a member that is not an array, or one cut short
+            raise DataError(f"{path}: an array cannot be read ({type(e).__name__}: {e})") from e
 
 
 def check_labels(labels: np.ndarray, split: str, where: str) -> np.ndarray:
