@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.profile_models import cnn_model
-from tinyml_exp.data.cifar10 import read_cifar_bin
+from tinyml_exp.data.cifar10 import Cifar10Dataset, read_cifar_bin
 from tinyml_exp.data.csv_windows import read_csv_table
 from tinyml_exp.data.idx import read_idx
 from tinyml_exp.data.image_folder import read_image
@@ -72,6 +72,12 @@ READERS: dict[str, tuple[str, bytes, Callable[[Path], object], type[Exception]]]
     "idx_gz": ("images-idx3-ubyte.gz", gzip.compress(idx_bytes()), read_idx, DataError),
     "npz": ("d.npz", npz_bytes(), read_npz, DataError),
     "cifar": ("data_batch_1.bin", CIFAR, read_cifar_bin, DataError),
+    "cifar_npz": (
+        "c.npz",
+        npz_bytes(),
+        lambda p: Cifar10Dataset(name="c", path=str(p), class_names=["a"]).read(),
+        DataError,
+    ),
     "csv": ("imu.csv", CSV, lambda p: read_csv_table(p, "label", [], None), DataError),
     "image": ("a.png", png_bytes(), lambda p: read_image(p, (8, 8), "rgb"), DataError),
 }
@@ -105,6 +111,7 @@ test_fuzz_idx = _fuzz("idx")
 test_fuzz_idx_gz = _fuzz("idx_gz")
 test_fuzz_npz = _fuzz("npz")
 test_fuzz_cifar = _fuzz("cifar")
+test_fuzz_cifar_npz = _fuzz("cifar_npz")
 test_fuzz_csv = _fuzz("csv")
 test_fuzz_image = _fuzz("image")
 

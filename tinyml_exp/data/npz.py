@@ -24,25 +24,29 @@ ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 _READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError)
 
 
+class NpzError(DataError, ValueError):
+    """An `.npz` that cannot be read without pickle, or lacks an array (a ValueError, as numpy's own)."""
+
+
 def read_npz(path: Path, required: tuple[str, ...] = ARRAYS) -> dict[str, np.ndarray]:
-    """Every array of `path` (no pickle: an object array is refused); `DataError` if one of
+    """Every array of `path` (no pickle: an object array is refused); `NpzError` if one of
     `required` is missing or the file is not an `.npz`."""
     import numpy as np
 
     try:
         loaded = np.load(path, allow_pickle=False)
     except _READ_ERRORS as e:
-        raise DataError(f"{path} is not a readable .npz ({type(e).__name__}: {e})") from e
+        raise NpzError(f"{path} is not a readable .npz ({type(e).__name__}: {e})") from e
     if not isinstance(loaded, np.lib.npyio.NpzFile):
-        raise DataError(f"{path} is a single .npy array, not an .npz holding {list(required)}")
+        raise NpzError(f"{path} is a single .npy array, not an .npz holding {list(required)}")
     with loaded as npz:
         missing = [name for name in required if name not in npz.files]
         if missing:
-            raise DataError(f"{path} lacks arrays {missing}; it holds {sorted(npz.files)}")
+            raise NpzError(f"{path} lacks arrays {missing}; it holds {sorted(npz.files)}")
         try:
             return {name: npz[name] for name in npz.files}
         except _READ_ERRORS as e:  # a member that is not an array, or one cut short
-            raise DataError(f"{path}: an array cannot be read ({type(e).__name__}: {e})") from e
+            raise NpzError(f"{path}: an array cannot be read ({type(e).__name__}: {e})") from e
 
 
 def check_labels(labels: np.ndarray, split: str, where: str) -> np.ndarray:
