@@ -82,7 +82,9 @@ def test_conv1d_csv_run_on_the_emulated_board_is_bit_exact(tmp_path: Path) -> No
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     args = [
         *csv_overrides(write_imu_csv(tmp_path / "imu.csv")),
-        "train.epochs=3",
+        "train.epochs=15",
+        "train.learning_rate=0.003",
+        "train.batch_size=16",
         "compression=ptq_int8",
         "target=qemu_netduinoplus2",
         "benchmark.enabled=true",
@@ -103,4 +105,4 @@ def test_conv1d_csv_run_on_the_emulated_board_is_bit_exact(tmp_path: Path) -> No
         m["agreement/device_vs_tflite_exact"] == 1.0
         and m["accuracy/device"] == m["accuracy/tflite_reference"]
     )
-    assert m["cycles/median"] > 0
+    assert m["cycles/median"] > 0 and m["accuracy/device"] > 0.6  # chance: 0.33
