@@ -7,11 +7,14 @@ produces have one, and a model with more is refused with a clear message.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+
+from tinyml_exp.errors import DataError
 
 # TFLite TensorType code -> numpy dtype (only the types our models can carry).
 _NUMPY_DTYPES: dict[int, np.dtype] = {
@@ -27,8 +30,14 @@ _NUMPY_DTYPES: dict[int, np.dtype] = {
 }
 
 
-class TFLiteGraphError(ValueError):
-    """The file is not a `.tflite` model this project can read."""
+class TFLiteGraphError(DataError, ValueError):
+    """The file is not a `.tflite` model this project can read (truncated, corrupt or unsupported)."""
+
+
+# What the flatbuffer accessors raise on a truncated or corrupt buffer: offsets past the end
+# (struct.error, IndexError), bad vector lengths (ValueError), bad numbers (TypeError), names that
+# are not UTF-8 (UnicodeDecodeError, a ValueError), absent tables (AttributeError).
+_CORRUPT = (struct.error, ValueError, TypeError, IndexError, AttributeError, KeyError, OverflowError)
 
 
 @dataclass(frozen=True)
@@ -180,11 +189,28 @@ def _read_operator(model, index: int, op, op_names: dict[int, str]) -> Operator:
 
 
 def read_graph(source: str | Path | bytes) -> Graph:
-    """Parse a `.tflite` file (path or bytes) into a `Graph`."""
+    """Parse a `.tflite` file (path or bytes) into a `Graph`; `TFLiteGraphError` (one line) for a
+    file that is not one, truncated or corrupt."""
     buf = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
-    schema = _schema()
+    where = f"{source}: " if isinstance(source, (str, Path)) else ""
     if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise TFLiteGraphError("not a TFLite flatbuffer (missing the 'TFL3' identifier)")
+        raise TFLiteGraphError(f"{where}not a TFLite flatbuffer (missing the 'TFL3' identifier)")
+    try:
+        graph = _parse(buf)
+    except TFLiteGraphError as e:
+        raise TFLiteGraphError(f"{where}{e}") from e
+    except _CORRUPT as e:
+        kind = "struct.error" if isinstance(e, struct.error) else type(e).__name__
+        raise TFLiteGraphError(
+            f"{where}truncated or corrupt .tflite ({len(buf)} bytes; {kind} while reading it): "
+            "export it again or check the copy"
+        ) from e
+    _check_indices(graph)
+    return graph
+
+
+def _parse(buf: bytes) -> Graph:
+    schema = _schema()
     model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(buf, 0))
     if not model.subgraphs or len(model.subgraphs) != 1:
         n = 0 if not model.subgraphs else len(model.subgraphs)
@@ -192,14 +218,33 @@ def read_graph(source: str | Path | bytes) -> Graph:
     type_names = _enum_names(schema.TensorType)
     op_names = _enum_names(schema.BuiltinOperator)
     subgraph = model.subgraphs[0]
-    tensors = [_read_tensor(model, i, t, buf, type_names) for i, t in enumerate(subgraph.tensors)]
+    tensors = [_read_tensor(model, i, t, buf, type_names) for i, t in enumerate(subgraph.tensors or [])]
     operators = [_read_operator(model, i, op, op_names) for i, op in enumerate(subgraph.operators or [])]
     description = model.description.decode() if isinstance(model.description, bytes) else ""
     return Graph(
         tensors=tuple(tensors),
         operators=tuple(operators),
-        inputs=tuple(int(i) for i in subgraph.inputs),
-        outputs=tuple(int(i) for i in subgraph.outputs),
+        inputs=tuple(int(i) for i in (subgraph.inputs if subgraph.inputs is not None else ())),
+        outputs=tuple(int(i) for i in (subgraph.outputs if subgraph.outputs is not None else ())),
         model_bytes=len(buf),
         description=description,
     )
+
+
+def _check_indices(graph: Graph) -> None:
+    """Every tensor index a reader will follow exists: a corrupt file fails here, not deep in a stage."""
+    n = len(graph.tensors)
+    if not graph.inputs or not graph.outputs:
+        raise TFLiteGraphError("corrupt .tflite: the subgraph has no inputs or no outputs")
+    for index in (*graph.inputs, *graph.outputs):
+        if not 0 <= index < n:
+            raise TFLiteGraphError(f"corrupt .tflite: subgraph input/output tensor {index} of {n}")
+    for op in graph.operators:
+        bad = [i for i in (*op.inputs, *op.outputs) if not -1 <= i < n]
+        if bad or -1 in op.outputs:
+            raise TFLiteGraphError(
+                f"corrupt .tflite: operator {op.index} ({op.opcode}) uses tensor {bad or -1} of {n}"
+            )
+    for t in graph.tensors:
+        if any(d < -1 for d in t.shape):
+            raise TFLiteGraphError(f"corrupt .tflite: tensor {t.name!r} has shape {list(t.shape)}")

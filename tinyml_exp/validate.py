@@ -39,7 +39,7 @@ EVALUATE_BACKENDS = ("tflite", "tflm")
 
 def validate(cfg: DictConfig, options: Options) -> None:
     """Raise `ConfigError` (one line naming the keys and the fix) for a config that cannot work."""
-    _check_run_values(cfg)
+    _check_run_values(cfg, pretrained=getattr(options.architecture, "pretrained", False))
     options.compression.validate()
     _check_representative_samples(cfg, options.compression)
     _check_fine_tune_steps(cfg, options.compression)
@@ -60,8 +60,9 @@ def _positive(value: float | int | None, key: str, allow_none: bool = False) -> 
         raise ConfigError(f"{key}={value!r} must be > 0")
 
 
-def _check_run_values(cfg: DictConfig) -> None:
-    _positive(cfg.train.epochs, "train.epochs")
+def _check_run_values(cfg: DictConfig, pretrained: bool = False) -> None:
+    if not (pretrained and cfg.train.epochs == 0):  # a model from a file may go untrained
+        _positive(cfg.train.epochs, "train.epochs")
     _positive(cfg.train.batch_size, "train.batch_size")
     _positive(cfg.train.learning_rate, "train.learning_rate")
     _positive(cfg.dataset.train_limit, "dataset.train_limit", allow_none=True)

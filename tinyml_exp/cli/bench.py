@@ -197,6 +197,10 @@ def run(args: argparse.Namespace) -> int:
     if args.samples is not None:
         images = images[: args.samples]
         labels = None if labels is None else labels[: args.samples]
+    if args.model:
+        from tinyml_exp.tflite_graph import read_graph
+
+        read_graph(args.model)  # a truncated or corrupt file: one line (a TinymlExpError), no traceback
     tflite = args.model.read_bytes() if args.model else None
     expected = ModelIdentity.from_tflite(tflite) if tflite is not None else None
     with _connected(args, expected) as link:

@@ -145,6 +145,13 @@ def run(argv: list[str]) -> int:
 
     from tinyml_exp.profile.profiler import profile_model
     from tinyml_exp.registry import to_object
+    from tinyml_exp.tflite_graph import TFLiteGraphError, read_graph
+
+    try:
+        read_graph(args.model)  # a truncated or corrupt file fails here, naming it, before any work
+    except TFLiteGraphError as e:
+        print(f"tinyml-exp-profile: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
     overrides, targets = _split_targets(args.overrides, args.all_targets)
     results = []

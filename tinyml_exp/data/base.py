@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING
 
 from omegaconf import MISSING
 
+from tinyml_exp.errors import DataError
+
 if TYPE_CHECKING:
     import numpy as np
 
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """Images as float32 in [0, 1] (shape N × H × W or N × H × W × C) and integer labels."""
+    """Inputs as float32 (uint8 pixels scaled to [0, 1]; shape N × sample shape, e.g. N × H × W,
+    N × H × W × C or N × T × C) and integer labels."""
 
     name: str
     x_train: np.ndarray
@@ -56,6 +59,7 @@ class Dataset:
         import numpy as np
 
         x_train, y_train, x_test, y_test = self.read()
+        check_label_range(self.name, len(self.class_names), y_train, y_test)
         if self.train_limit is not None:
             x_train, y_train = x_train[: self.train_limit], y_train[: self.train_limit]
         if self.test_limit is not None:
@@ -73,6 +77,19 @@ class Dataset:
             y_test=y_test.astype(np.int64),
             class_names=tuple(self.class_names),
         )
+
+
+def check_label_range(name: str, num_classes: int, y_train: np.ndarray, y_test: np.ndarray) -> None:
+    """Every label is a class index: 0 … num_classes − 1 (a label past the end fails the loss late)."""
+    for split, y in zip(("train", "test"), (y_train, y_test), strict=True):
+        if len(y) == 0:
+            raise DataError(f"{name}: the {split} split is empty")
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= num_classes:
+            raise DataError(
+                f"{name}: {split} labels span {low} … {high} but there are {num_classes} classes "
+                f"(dataset.class_names); labels must be 0 … {num_classes - 1}"
+            )
 
 
 def normalise(images: np.ndarray) -> np.ndarray:

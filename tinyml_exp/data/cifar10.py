@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 from tinyml_exp.data.base import Dataset
+from tinyml_exp.data.npz import read_npz
 from tinyml_exp.errors import DataError
 from tinyml_exp.registry import register_option
 
@@ -48,11 +49,8 @@ class Cifar10Dataset(Dataset):
             raise DataError(f"dataset.path is not set for cifar10; {hint}")
         root = Path(self.path).expanduser()
         if root.suffix == ".npz" and root.is_file():
-            with np.load(root, allow_pickle=False) as npz:
-                missing = {"x_train", "y_train", "x_test", "y_test"} - set(npz.files)
-                if missing:
-                    raise DataError(f"{root} lacks arrays {sorted(missing)}")
-                return (npz["x_train"], npz["y_train"].reshape(-1), npz["x_test"], npz["y_test"].reshape(-1))
+            npz = read_npz(root)  # no pickle; a corrupt file or a missing array is one DataError
+            return (npz["x_train"], npz["y_train"].reshape(-1), npz["x_test"], npz["y_test"].reshape(-1))
         train_files = sorted(root.glob("data_batch_*.bin"))
         test_file = root / "test_batch.bin"
         if not train_files or not test_file.is_file():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,15 +27,18 @@ def read_idx(path: Path) -> np.ndarray:
     import numpy as np
 
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a truncated or corrupt .gz
+        raise DataError(f"{path} is not a readable gzip file ({type(e).__name__}: {e})") from e
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number {data[:4].hex()})")
     ndim = data[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # exact: a corrupt header must not wrap around
     if len(data) - header != expected:
         raise DataError(f"{path}: header says {shape} ({expected} bytes) but holds {len(data) - header}")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))

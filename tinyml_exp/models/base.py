@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from omegaconf import MISSING
 
@@ -16,6 +16,8 @@ class Architecture:
     name: str = MISSING
     # False: the last layer emits logits (trained with from_logits=True); True: a softmax layer.
     softmax_output: bool = False
+    # True: `build` returns an already trained model, so train.epochs may be 0 (no training).
+    pretrained: ClassVar[bool] = False
 
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> tf_keras.Model:
         raise NotImplementedError
@@ -28,6 +30,11 @@ class Architecture:
         inputs = keras.Input(shape=input_shape, name="image")
         hwc = tuple(input_shape) if len(input_shape) == 3 else (*input_shape, 1)
         return inputs, keras.layers.Reshape(hwc, name="to_hwc")(inputs)
+
+    def fingerprint(self) -> str:
+        """A digest of what decides the network besides the config (a user's file); "" = nothing.
+        Part of the base-model cache key, so editing that file trains a new base model."""
+        return ""
 
     def classifier_activation(self) -> str | None:
         return "softmax" if self.softmax_output else None

@@ -38,13 +38,17 @@ class BaseModel:
     cache: ModelCache | None = None
 
 
-def base_model_key(cfg: DictConfig) -> str:
-    """Hash of everything that decides the trained weights (not how they are logged or where)."""
+def base_model_key(cfg: DictConfig, architecture: Architecture | None = None) -> str:
+    """Hash of everything that decides the trained weights (not how they are logged or where),
+    including the digest of a user's file the architecture reads (`Architecture.fingerprint`)."""
     payload = {
         "seed": cfg.seed,
         **{k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("dataset", "architecture")},
         "train": {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "verbose"},
     }
+    fingerprint = architecture.fingerprint() if architecture is not None else ""
+    if fingerprint:  # only then: the keys of the built-in networks stay as they were
+        payload["architecture_fingerprint"] = fingerprint
     return cache_key(payload)
 
 
@@ -67,7 +71,7 @@ def obtain_base_model(
     cfg: DictConfig, data: DatasetSplits, architecture: Architecture, callbacks: Sequence[Any] = ()
 ) -> BaseModel:
     """`callbacks` go to Keras when the model is trained (not when it comes from the cache)."""
-    key = base_model_key(cfg)
+    key = base_model_key(cfg, architecture)
     if not cfg.cache.enabled:
         model, meta = train_base_model(cfg, data, architecture, callbacks)
         return BaseModel(model, key, False, meta["history"], meta)

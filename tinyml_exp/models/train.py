@@ -71,6 +71,9 @@ def fit(
 ) -> FitResult:
     """Train on the training split, validating on the validation split when it is not empty."""
     start = time.perf_counter()
+    steps = -(-len(data.y_train) // batch_size)
+    if epochs == 0:  # a model that is already trained (architecture=keras_file, train.epochs=0)
+        return FitResult(history={}, seconds=0.0, steps_per_epoch=steps)
     validation = (data.x_val, data.y_val) if len(data.y_val) else None
     history = model.fit(
         data.x_train,
@@ -82,7 +85,6 @@ def fit(
         verbose=keras_verbosity(verbose),
         shuffle=True,
     )
-    steps = -(-len(data.y_train) // batch_size)
     return FitResult(
         history={k: [float(v) for v in vals] for k, vals in history.history.items()},
         seconds=time.perf_counter() - start,
