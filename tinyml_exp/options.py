@@ -10,8 +10,8 @@ if TYPE_CHECKING:
 
     from tinyml_exp.compress import CompressionMethod
     from tinyml_exp.data import Dataset
-    from tinyml_exp.targets import Target
     from tinyml_exp.models import Architecture
+    from tinyml_exp.targets import Target
 
 GROUPS = ("dataset", "architecture", "compression", "target")
 

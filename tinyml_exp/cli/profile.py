@@ -133,25 +133,32 @@ def _show(args: argparse.Namespace, cfg, result, several: bool) -> None:
     print()
 
 
+def _model_problem(model: Path) -> str | None:
+    """Why `model` cannot be profiled (missing, truncated or corrupt), before any work; None if it can."""
+    from tinyml_exp.tflite_graph import TFLiteGraphError, read_graph
+
+    if not model.is_file():
+        return f"{model}: no such file"
+    try:
+        read_graph(model)
+    except TFLiteGraphError as e:
+        return str(e)
+    return None
+
+
 def run(argv: list[str]) -> int:
     args = _parser().parse_intermixed_args(argv)  # overrides may follow the flags
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
-    if not args.model.is_file():
-        print(f"tinyml-exp-profile: {args.model}: no such file", file=sys.stderr)
+    problem = _model_problem(args.model)
+    if problem is not None:
+        print(f"tinyml-exp-profile: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     import tempfile
 
     from tinyml_exp.profile.profiler import profile_model
     from tinyml_exp.registry import to_object
-    from tinyml_exp.tflite_graph import TFLiteGraphError, read_graph
-
-    try:
-        read_graph(args.model)  # a truncated or corrupt file fails here, naming it, before any work
-    except TFLiteGraphError as e:
-        print(f"tinyml-exp-profile: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
 
     overrides, targets = _split_targets(args.overrides, args.all_targets)
     results = []

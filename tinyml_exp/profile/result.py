@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 from tinyml_exp.results import StageResult
 
 if TYPE_CHECKING:
-    from tinyml_exp.targets import Target
     from tinyml_exp.profile.calibration import Scale
     from tinyml_exp.profile.footprint import FlashEstimate
     from tinyml_exp.profile.layers import LayerProfile
     from tinyml_exp.profile.memory import ArenaReport
     from tinyml_exp.profile.operators import OperatorCheck
     from tinyml_exp.profile.verdict import Verdict
+    from tinyml_exp.targets import Target
 
 # Logged as the `profile.figure_kinds` tag: which figure is computed, measured, planned, estimated.
 FIGURE_KINDS = (
