@@ -247,11 +247,15 @@ class Tracker:
         start = time.perf_counter()
         self.set_description(summary_line(metrics, tags))
         figures = key_figures(metrics, tags)
-        logged = log_tflite_model(self._client, self.run_id, self.experiment_id, files, figures)
-        self.set_tags({"mlflow_model.uri": logged.model_uri})
-        if register:
-            register_model(logged, register, {**figures, "run_id": self.run_id})
-            self.set_tags({"mlflow_model.registered": logged.registered})
+        try:
+            logged = log_tflite_model(self._client, self.run_id, self.experiment_id, files, figures)
+            self.set_tags({"mlflow_model.uri": logged.model_uri})
+            if register:
+                register_model(logged, register, {**figures, "run_id": self.run_id})
+                self.set_tags({"mlflow_model.registered": logged.registered})
+        except Exception as e:  # the run's figures are all logged: a packaging problem must not fail it
+            log.warning("logging the MLflow model failed: %s", e)
+            self.set_tags({"mlflow_model.failed": f"{type(e).__name__}: {e}"[:5000]})
         timing = {"time/mlflow_model_s": time.perf_counter() - start}
         self.log_metrics(timing)
         return timing
