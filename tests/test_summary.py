@@ -63,3 +63,28 @@ def test_native_chatter_is_recognised_and_nothing_else() -> None:
     ]
     assert all(is_native_chatter(line) for line in chatter)
     assert not any(is_native_chatter(line) for line in kept)
+
+
+def test_native_logs_filter_fd_2_of_this_process_and_its_children(capfd, monkeypatch) -> None:
+    import os
+    import subprocess
+
+    from tinyml_exp.tracking.quiet import native_logs
+
+    for key in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL"):  # restored after the test
+        monkeypatch.setenv(key, os.environ.get(key, "2" if key.startswith("TF") else "INFO"))
+
+    script = (
+        "printf 'I0000 00:00:1796169623.865129   24368 port.cc:153] oneDNN\\n' >&2; "
+        "printf 'a line of the compiler\\n' >&2"
+    )
+    with native_logs(verbose=False):
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written\n")
+        subprocess.run(["sh", "-c", script], check=True)
+        os.write(2, b"ours\n")
+    err = capfd.readouterr().err
+    assert err == "a line of the compiler\nours\n"
+    with native_logs(verbose=True):
+        os.write(2, b"E0000 00:00:1796169580.085501   23153 cuda_platform.cc:52] cuInit\n")
+        assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0"
+    assert "cuInit" in capfd.readouterr().err
