@@ -83,6 +83,24 @@ def test_misspelt_key_fails_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "mlflow.db").exists()
 
 
+def test_unreachable_tracking_server_fails_fast_before_training(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        server = f"http://127.0.0.1:{s.getsockname()[1]}"
+    start = time.monotonic()
+    overrides = [o for o in tiny_overrides(tmp_path) if not o.startswith("tracking.uri")]
+    done = run_once([*overrides, f"tracking.uri={server}"], tmp_path, timeout=120)
+    assert done.returncode != 0 and time.monotonic() - start < 30  # ≈ 4 s of it Python start-up
+    output = done.stdout + done.stderr
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and f"tracking.uri={server} is unreachable" in errors[0], output[-2000:]
+    assert "Traceback" not in output and "stage train" not in output
+    assert not (tmp_path / "cache").exists()  # nothing trained
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_training_keeps_the_run_marked_unfinished(tmp_path: Path) -> None:
     args = [*tiny_overrides(tmp_path), "train.epochs=200", "cache.enabled=false"]

@@ -76,3 +76,73 @@ def test_provenance_names_versions_git_and_command() -> None:
     assert len(tags["provenance.git_commit"]) in (40, len("unknown"))
     assert tags["provenance.git_dirty"] in ("true", "false", "unknown")
     assert tags["provenance.overrides"] == "train.epochs=1"
+
+
+def test_experiments_get_the_classic_ml_kind_new_and_existing(tmp_path: Path) -> None:
+    """MLflow 3.17's UI opens an experiment without `mlflow.experimentKind` in its GenAI view."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    old = client.create_experiment("old", artifact_location=(tmp_path / "a").as_uri())
+    for name in ("new", "old"):
+        with Tracker(uri, name):
+            pass
+        tags = client.get_experiment_by_name(name).tags
+        assert tags.get("mlflow.experimentKind") == "custom_model_development", name
+    assert client.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_fails_fast_naming_the_key_or_falls_back(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    from tinyml_exp.tracking.connect import TrackingUnreachable
+
+    for key in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(key, raising=False)
+    server = f"http://127.0.0.1:{_closed_port()}"
+    start = time.monotonic()
+    with (
+        pytest.raises(TrackingUnreachable, match=rf"tracking.uri={server} is unreachable"),
+        Tracker(server, "e"),
+    ):
+        pass
+    assert time.monotonic() - start < 15
+    fallback = f"sqlite:///{tmp_path}/mlflow.db"
+    with Tracker(server, "e", fallback_uri=fallback) as tracker:
+        tracker.log_metrics({"m": 1.0})
+    assert tracker.uri == fallback
+    assert _run(fallback, tracker.run_id).data.metrics == {"m": 1.0}
+
+
+def test_run_logs_dataset_inputs_with_contexts_digests_and_sizes(tmp_path: Path) -> None:
+    import numpy as np
+
+    from tinyml_exp.data.base import DatasetSplits
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((10, 4, 4), dtype=np.float32), np.arange(10) % 2
+    data = DatasetSplits("toy", x[:6], y[:6], x[6:6], y[6:6], x[6:], y[6:], ("a", "b"))
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with Tracker(uri, "exp") as tracker:
+        tracker.log_datasets(data, str(tmp_path))
+    inputs = _run(uri, tracker.run_id).inputs.dataset_inputs
+    contexts = {i.tags[0].value: i for i in inputs}  # the empty validation split is left out
+    assert sorted(contexts) == ["test", "train"]
+    train, test = contexts["train"].dataset, contexts["test"].dataset
+    assert train.name == test.name == "toy" and train.digest != test.digest
+    assert str(tmp_path) in train.source and '"features_shape": [6, 4, 4]' in train.profile
+    assert {t.key: t.value for t in contexts["test"].tags}["split_sizes"] == "train=6, val=0, test=4"
+
+
+def test_source_tags_are_mlflows_own_beside_ours() -> None:
+    tags = provenance_tags([])
+    assert tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.source.name"]
+    if tags["provenance.git_commit"] != "unknown":
+        assert len(tags["mlflow.source.git.commit"]) == 40

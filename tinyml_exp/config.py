@@ -76,6 +76,10 @@ class TrackingConfig:
     uri: str = "sqlite:///mlflow.db"
     experiment: str = "tinyml_exp"
     run_name: str | None = None
+    # Register the run's model (the .tflite as an MLflow pyfunc) under this name in the model registry.
+    register: str | None = None
+    # Where to log when tracking.uri does not answer (e.g. sqlite:///mlflow.db); null = fail instead.
+    fallback_uri: str | None = None
 
 
 @dataclass
@@ -97,6 +101,9 @@ class SweepConfig:
 @dataclass
 class Config:
     seed: int = 0
+    # true: TensorFlow's C++ log lines (CUDA probing, oneDNN notes, absl) and MLflow's INFO lines
+    # reach the terminal; false hides them.
+    verbose: bool = False
     # The config groups; "options": the package whose modules register the group's classes.
     dataset: Any = field(default=MISSING, metadata={"options": "tinyml_exp.data"})
     architecture: Any = field(default=MISSING, metadata={"options": "tinyml_exp.models"})

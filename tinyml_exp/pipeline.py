@@ -27,7 +27,9 @@ from tinyml_exp.errors import StageError, StageInterrupted
 from tinyml_exp.options import Options
 from tinyml_exp.results import StageResult
 from tinyml_exp.tracking import Tracker, config_fingerprint, flatten
+from tinyml_exp.tracking.model import deployable_files
 from tinyml_exp.tracking.provenance import provenance_tags
+from tinyml_exp.tracking.summary import summary_line
 from tinyml_exp.validate import evaluation_backends, validate
 
 __all__ = ["STAGES", "Options", "RunSummary", "estimate_errors_of", "run_experiment"]
@@ -43,6 +45,8 @@ class RunSummary:
     tags: dict[str, str] = field(default_factory=dict)
     artifacts: dict[str, Path] = field(default_factory=dict)
     skipped: bool = False  # sweep.resume found the same config already FINISHED
+    tracking_uri: str = ""  # where the run was logged (tracking.fallback_uri when it took over)
+    experiment_id: str = ""
 
 
 @dataclass
@@ -87,6 +91,8 @@ def estimate_errors_of(profile: StageResult | None, measured: StageResult) -> di
 def _record(run: RunState, name: str, result: StageResult) -> None:
     run.results[name] = result
     run.log(result)
+    if name == "data" and run.data is not None:
+        run.tracker.log_datasets(run.data, run.options.dataset.path)
     if name in ("firmware", "benchmark"):
         errors = estimate_errors_of(run.results.get("profile"), result)
         run.log(StageResult(metrics=errors))
@@ -248,16 +254,14 @@ STAGES: tuple[tuple[str, Callable[[RunState], StageResult], Callable[[RunState],
 def _start(run: RunState, fingerprint: str, overrides: list[str] | None) -> None:
     """What every run logs first: identity tags, provenance, the config."""
     options, tracker = run.options, run.tracker
-    tracker.set_tags(
-        {
-            "config_hash": fingerprint,
-            "dataset": options.dataset.name,
-            "architecture": options.architecture.name,
-            "compression": options.compression.name,
-            "target": options.target.name,
-            **provenance_tags(overrides),
-        }
-    )
+    identity = {
+        "dataset": options.dataset.name,
+        "architecture": options.architecture.name,
+        "compression": options.compression.name,
+        "target": options.target.name,
+    }
+    run.summary.tags.update(identity)  # the run's summary line names what ran
+    tracker.set_tags({"config_hash": fingerprint, **identity, **provenance_tags(overrides)})
     tracker.log_params(flatten(run.cfg))
     tracker.log_text(OmegaConf.to_yaml(run.cfg, resolve=True), "config.yaml")
 
@@ -269,24 +273,41 @@ def run_experiment(cfg: DictConfig, out_dir: Path, overrides: list[str] | None =
     run_name = cfg.tracking.run_name or "-".join(
         [options.architecture.name, options.compression.name, options.dataset.name, options.target.name]
     )
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, run_name)
+    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, run_name, cfg.tracking.fallback_uri)
     fingerprint = config_fingerprint(cfg)
     if cfg.sweep.resume and (finished := tracker.find_finished({"config_hash": fingerprint})):
         run_id = finished.info.run_id
         log.info("sweep.resume: skipping, this config already FINISHED as run %s", run_id)
         tracker.mark_reused(run_id)
         return RunSummary(
-            run_id, out_dir, dict(finished.data.metrics), dict(finished.data.tags), skipped=True
+            run_id,
+            out_dir,
+            dict(finished.data.metrics),
+            dict(finished.data.tags),
+            skipped=True,
+            tracking_uri=tracker.uri,
+            experiment_id=finished.info.experiment_id,
         )
     with tracker:
-        run = RunState(cfg, options, tracker, RunSummary(run_id=tracker.run_id, out_dir=out_dir), out_dir)
+        summary = RunSummary(
+            tracker.run_id, out_dir, tracking_uri=tracker.uri, experiment_id=tracker.experiment_id
+        )
+        run = RunState(cfg, options, tracker, summary, out_dir)
         _start(run, fingerprint, overrides)
         for name, step, wanted in STAGES:
             if wanted(run):
                 with stage(name, run):
                     _record(run, name, step(run))
-        headline = sorted(
-            (k, v) for k, v in run.summary.metrics.items() if k.startswith(("accuracy/", "size/"))
-        )
-        log.info("run %s: %s", tracker.run_id, ", ".join(f"{k}={v:.4g}" for k, v in headline))
+        _log_deployable(run)
+        log.info("run %s: %s", tracker.run_id, summary_line(run.summary.metrics, run.summary.tags))
         return run.summary
+
+
+def _log_deployable(run: RunState) -> None:
+    """The `.tflite` and its C as the run's MLflow model (registered when `tracking.register`)."""
+    firmware = run.results.get("firmware")
+    files = deployable_files(run.results["export"].paths, getattr(firmware, "cgen", None))
+    timing = run.tracker.log_deployable(
+        files, run.summary.metrics, run.summary.tags, run.cfg.tracking.register
+    )
+    run.summary.metrics.update(timing)

@@ -39,17 +39,33 @@ def objective_values(cfg: DictConfig, metrics: dict[str, float], fits: bool) -> 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def _run(cfg: DictConfig) -> float | list[float] | None:
     from tinyml_exp.pipeline import run_experiment
+    from tinyml_exp.tracking.quiet import native_logs
 
     hydra_cfg = HydraConfig.get()
     try:
-        summary = run_experiment(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
+        with native_logs(cfg.verbose):
+            summary = run_experiment(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
     except TinymlExpError as e:
         # A user-fixable problem: one line, no traceback. In a sweep the other jobs go on.
         log.error("%s", e)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             return objective_values(cfg, {}, fits=False)
         sys.exit(1)
+    if hydra_cfg.mode != RunMode.MULTIRUN:  # a sweep's figures are in its report
+        print_summary(summary)
     return objective_values(cfg, summary.metrics, summary.tags.get("fits_target", "true") == "true")
+
+
+def print_summary(summary) -> None:
+    """The run's key figures as a table, then where to see the run in MLflow's UI."""
+    from tinyml_exp.tracking.summary import format_table, summary_rows, ui_hint
+
+    print(f"\nRun {summary.run_id}{' (reused, sweep.resume)' if summary.skipped else ''}")
+    print(format_table(summary_rows(summary.metrics, summary.tags)))
+    command, url = ui_hint(summary.tracking_uri, summary.experiment_id, summary.run_id)
+    if command:
+        print(f"\nOpen the MLflow UI:  {command}")
+    print(f"The run:             {url}")
 
 
 HELP_HEADER = """tinyml_exp: train, compress, export and measure TinyML models; every run logged to MLflow.

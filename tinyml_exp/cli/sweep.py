@@ -42,7 +42,9 @@ class MlflowSweepCallback(Callback):
         tracking = config.tracking
         # Creating the store here, before any worker exists, avoids concurrent first-time schema
         # creation (which corrupts a sqlite store).
-        tracker = Tracker(tracking.uri, tracking.experiment, run_name=f"sweep-{sweep_id}")
+        tracker = Tracker(
+            tracking.uri, tracking.experiment, f"sweep-{sweep_id}", tracking.get("fallback_uri")
+        )
         tracker.__enter__()
         self._tracker, self._config = tracker, config
         self._output_dir = Path(str(config.hydra.sweep.dir))

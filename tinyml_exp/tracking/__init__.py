@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 if TYPE_CHECKING:
+    from tinyml_exp.data import DatasetSplits
     from tinyml_exp.results import StageResult
 
 log = logging.getLogger(__name__)
@@ -57,13 +58,13 @@ def flatten(config: Mapping[str, Any] | DictConfig, prefix: str = "") -> dict[st
 
 def config_fingerprint(cfg: DictConfig) -> str:
     """Hash of the resolved config that decides a run's results (where it is logged, whether a
-    sweep resumes and Hydra's own settings left out): two runs with equal fingerprints did the same
+    sweep resumes, what the terminal shows and Hydra's own settings left out): two runs with equal fingerprints did the same
     work."""
     import hashlib
     import json
 
     container = OmegaConf.to_container(cfg, resolve=True)
-    for key in ("tracking", "sweep", "hydra"):
+    for key in ("tracking", "sweep", "hydra", "verbose"):
         container.pop(key, None)
     return hashlib.sha256(json.dumps(container, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -72,25 +73,50 @@ class Tracker:
     """An MLflow run. Use as a context manager: FINISHED on success, FAILED on an error (with the
     reason as a tag), KILLED on Ctrl-C; whatever was logged before is kept in every case."""
 
-    def __init__(self, uri: str, experiment: str, run_name: str | None = None) -> None:
+    def __init__(
+        self, uri: str, experiment: str, run_name: str | None = None, fallback_uri: str | None = None
+    ) -> None:
         self.uri = resolve_tracking_uri(uri)
         self.experiment = experiment
         self.run_name = run_name
+        self.fallback_uri = resolve_tracking_uri(fallback_uri) if fallback_uri else None
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
         self._client = None
 
     def _connect(self) -> str:
-        """Open the store (creating it and the experiment on first use); the experiment's id."""
+        """Open the store (creating it and the experiment on first use); the experiment's id.
+        A server that does not answer fails in seconds (TrackingUnreachable naming
+        `tracking.uri`), or hands over to `tracking.fallback_uri` when the user set one."""
         if self._client is None:
-            import mlflow
-            from mlflow.tracking import MlflowClient
+            from tinyml_exp.tracking.connect import TrackingUnreachable
 
-            mlflow.set_tracking_uri(self.uri)
-            self._client = MlflowClient(self.uri)
-        found = self._client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            return found.experiment_id
-        return self._client.create_experiment(self.experiment, artifact_location=artifact_root_for(self.uri))
+            try:
+                self._client = self._open(self.uri)
+            except TrackingUnreachable as e:
+                if not self.fallback_uri:
+                    raise
+                log.warning("%s; logging to tracking.fallback_uri=%s instead", e, self.fallback_uri)
+                self.uri = self.fallback_uri
+                self._client = self._open(self.uri)
+        from tinyml_exp.tracking.connect import ensure_experiment
+
+        self.experiment_id = ensure_experiment(self._client, self.experiment, artifact_root_for(self.uri))
+        return self.experiment_id
+
+    @staticmethod
+    def _open(uri: str):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        from tinyml_exp.tracking.connect import is_remote, probe, use_run_http_settings
+
+        client = MlflowClient(uri)
+        if is_remote(uri):
+            probe(client, uri)
+            use_run_http_settings()
+        mlflow.set_tracking_uri(uri)
+        return client
 
     def __enter__(self) -> Tracker:
         experiment_id = self._connect()
@@ -189,3 +215,47 @@ class Tracker:
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self._client.log_text(self.run_id, text, artifact_file)
+
+    def log_datasets(self, data: DatasetSplits, source_path: str | None) -> None:
+        """The run's splits as MLflow dataset inputs (contexts train / validation / test)."""
+        from tinyml_exp.tracking.inputs import dataset_inputs
+
+        self._client.log_inputs(self.run_id, datasets=dataset_inputs(data, source_path))
+
+    def set_description(self, text: str) -> None:
+        """The run page's description (MLflow's `mlflow.note.content` tag)."""
+        from tinyml_exp.tracking.inputs import NOTE
+
+        self.set_tags({NOTE: text})
+
+    def log_deployable(
+        self,
+        files: Mapping[str, Path],
+        metrics: Mapping[str, float],
+        tags: Mapping[str, str],
+        register: str | None = None,
+    ) -> dict[str, float]:
+        """Finish a successful run for MLflow's UI: the `.tflite` (with `files`' C and headers) as
+        the run's MLflow model, registered as `register` when set, and the one-line summary as the
+        description. Returns (and logs) the time it took as `time/mlflow_model_s`."""
+        import time
+
+        from tinyml_exp.tracking.model import log_tflite_model
+        from tinyml_exp.tracking.model import register as register_model
+        from tinyml_exp.tracking.summary import key_figures, summary_line
+
+        start = time.perf_counter()
+        self.set_description(summary_line(metrics, tags))
+        figures = key_figures(metrics, tags)
+        try:
+            logged = log_tflite_model(self._client, self.run_id, self.experiment_id, files, figures)
+            self.set_tags({"mlflow_model.uri": logged.model_uri})
+            if register:
+                register_model(logged, register, {**figures, "run_id": self.run_id})
+                self.set_tags({"mlflow_model.registered": logged.registered})
+        except Exception as e:  # the run's figures are all logged: a packaging problem must not fail it
+            log.warning("logging the MLflow model failed: %s", e)
+            self.set_tags({"mlflow_model.failed": f"{type(e).__name__}: {e}"[:5000]})
+        timing = {"time/mlflow_model_s": time.perf_counter() - start}
+        self.log_metrics(timing)
+        return timing

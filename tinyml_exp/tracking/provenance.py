@@ -59,4 +59,7 @@ def provenance_tags(overrides: list[str] | None = None) -> dict[str, str]:
     tags.update({f"provenance.{k}": v for k, v in git_state().items()})
     tags["provenance.command"] = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     tags["provenance.overrides"] = " ".join(overrides or []) or "(none)"
+    from tinyml_exp.tracking.inputs import source_tags
+
+    tags.update(source_tags(_PROJECT_ROOT))  # MLflow's own source / git tags, for its UI
     return tags
