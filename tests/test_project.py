@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, run_app
+from tests.helpers import REPO, app_env, run_app
 from tinyml_exp.config import compose, config_dir, option_classes, option_names, to_object
 from tinyml_exp.data.synthetic import SyntheticDataset
 from tinyml_exp.errors import ConfigError
@@ -89,6 +91,11 @@ def test_config_dir_flag_and_variable_compose_alike(tmp_path: Path) -> None:
     assert by_env.returncode == 0 and by_env.stdout == by_flag.stdout, by_env.stderr[-2000:]
     listed = run_app(["--config-dir", "conf", "--help"], tmp_path, timeout=120)
     assert "kws_cnn, mlp, resnet8, seed_cnn" in listed.stdout
+    # The other faces read the variable: the profile CLI lists (and composes) the project's board.
+    profile = [sys.executable, "-m", "tinyml_exp.cli.profile", "--help"]
+    env = app_env({"TINYML_EXP_CONFIG_DIR": str(tmp_path / "conf")})
+    helped = subprocess.run(profile, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert helped.returncode == 0 and "nucleo_l432kc" in helped.stdout, helped.stderr[-2000:]
     missing = run_app(["--config-dir", "nowhere", "--cfg", "job"], tmp_path, timeout=120)
     assert missing.returncode != 0
     assert (
