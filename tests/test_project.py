@@ -96,6 +96,10 @@ def test_config_dir_flag_and_variable_compose_alike(tmp_path: Path) -> None:
     env = app_env({"TINYML_EXP_CONFIG_DIR": str(tmp_path / "conf")})
     helped = subprocess.run(profile, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert helped.returncode == 0 and "nucleo_l432kc" in helped.stdout, helped.stderr[-2000:]
+    env["TINYML_EXP_CONFIG_DIR"] = str(tmp_path / "nowhere")
+    bad = subprocess.run(profile, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode == 2 and bad.stderr.startswith("tinyml-exp-profile: config directory "), bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
     missing = run_app(["--config-dir", "nowhere", "--cfg", "job"], tmp_path, timeout=120)
     assert missing.returncode != 0
     assert (
