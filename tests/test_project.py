@@ -69,7 +69,7 @@ def test_a_project_option_shadows_the_packages_and_may_extend_its_own(tmp_path: 
     assert compose([], conf=dirs).dataset.name == "fashion_mnist"  # no project/default.yaml: the package's
 
 
-def test_a_project_option_with_no_class_names_both_fixes(tmp_path: Path) -> None:
+def test_a_project_option_with_no_class_and_a_project_config_yaml_name_the_fix(tmp_path: Path) -> None:
     conf = tmp_path / "conf"
     (conf / "architecture").mkdir(parents=True)
     (conf / "architecture" / "my_net.yaml").write_text("units: 3\n")
@@ -78,6 +78,12 @@ def test_a_project_option_with_no_class_names_both_fixes(tmp_path: Path) -> None
     message = str(info.value)
     assert f"{conf}/architecture/my_net.yaml has no class" in message
     assert '@register_option("architecture", "my_net")' in message and "`defaults: [mlp]`" in message
+    (conf / "config.yaml").write_text("train:\n  epochs: 1\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"config.yaml would replace tinyml_exp's own config: move its values to .*project/default.yaml",
+    ):
+        compose([], conf=project(conf))
 
 
 def test_config_dir_flag_and_variable_compose_alike(tmp_path: Path) -> None:

@@ -177,8 +177,16 @@ def search_path(conf: ConfDirs = None) -> list[Path]:
     else the project's (TINYML_EXP_CONFIG_DIR) then the package's."""
     if conf is None:
         project = project_config_dir()
-        return [*([project] if project else []), config_dir()]
-    return [Path(conf)] if isinstance(conf, str | Path) else [Path(c) for c in conf]
+        dirs = [*([project] if project else []), config_dir()]
+    else:
+        dirs = [Path(conf)] if isinstance(conf, str | Path) else [Path(c) for c in conf]
+    for extra in dirs[:-1]:
+        if (extra / "config.yaml").is_file():  # Hydra would take it for the package's, schemas and all
+            raise ConfigError(
+                f"{extra / 'config.yaml'} would replace tinyml_exp's own config: move its values to "
+                f'{extra / "project" / "default.yaml"} (`# @package _global_`, README "Your own project")'
+            )
+    return dirs
 
 
 def option_names(group_name: str, conf: ConfDirs = None) -> list[str]:
