@@ -53,21 +53,42 @@ def fresh_venv(where: Path) -> Path:
 
 
 def clean_env() -> dict[str, str]:
-    """No PYTHONPATH: the checkout must not be importable."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    """No PYTHONPATH: the checkout must not be importable (nor a project's conf/ preset)."""
+    drop = ("PYTHONPATH", "VIRTUAL_ENV", "TINYML_EXP_CONFIG_DIR")
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def install_wheel(tmp: Path) -> tuple[Path, Path]:
+    """(the wheel built from the checkout, the bin/ of a fresh venv it is installed in, not editable)."""
+    wheel = build_wheel(tmp / "dist")
+    bin_dir = fresh_venv(tmp / "venv")
+    install = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, text=True, timeout=300, env=clean_env())
+    return wheel, bin_dir
+
+
+def run_installed(
+    bin_dir: Path, command: str, args: list[str], cwd: Path, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    """An installed console script (`tinyml-exp`, ...) run from `cwd` with the clean environment."""
+    return subprocess.run(
+        [str(bin_dir / command), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=clean_env(),
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.firmware
 @require_commands("arm-none-eabi-gcc")
 def test_wheel_installs_and_runs_from_an_empty_directory(tmp_path: Path) -> None:
-    wheel = build_wheel(tmp_path / "dist")
+    wheel, bin_dir = install_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "tinyml_exp/conf/config.yaml" in names and "tinyml_exp/firmware/core/tme_port.h" in names
-    bin_dir = fresh_venv(tmp_path / "venv")
     env = clean_env()
-    install = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)]
-    subprocess.run(install, check=True, capture_output=True, text=True, timeout=300, env=env)
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -87,14 +108,7 @@ def test_wheel_installs_and_runs_from_an_empty_directory(tmp_path: Path) -> None
     installed = tmp_path / "venv"
     assert all(Path(p).is_relative_to(installed) for p in where), where
 
-    done = subprocess.run(
-        [str(bin_dir / "tinyml-exp"), "dataset=synthetic", "train.epochs=1"],
-        cwd=run_dir,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
+    done = run_installed(bin_dir, "tinyml-exp", ["dataset=synthetic", "train.epochs=1"], run_dir)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     with sqlite3.connect(run_dir / "mlflow.db") as db:
         (status,) = db.execute("SELECT status FROM runs").fetchone()

@@ -16,7 +16,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from tinyml_exp import interrupt
-from tinyml_exp.config import compose, config_dir, option_names, store_schemas
+from tinyml_exp.cli.project_dir import use_project_config_dir, without_config_dir
+from tinyml_exp.config import compose, config_dir, option_names, search_path, store_schemas
 from tinyml_exp.errors import TinymlExpError
 
 log = logging.getLogger("tinyml_exp")
@@ -74,6 +75,7 @@ Usage: tinyml-exp [group=option ...] [key=value ...]        one run
        tinyml-exp -m compression=none,ptq_int8 ...          a sweep (one job per combination)
        tinyml-exp -m 'compression=glob(*)' ...              every option of a group
        tinyml-exp --cfg job [overrides]                     print the composed config and stop
+       tinyml-exp --config-dir conf architecture=my_net     your project's conf/ beside the package's
        tinyml-exp --hydra-help                              Hydra's own flags and groups
 """
 
@@ -85,7 +87,7 @@ def print_help(overrides: list[str]) -> None:
 
     print(HELP_HEADER)
     print("== Config groups (choose with group=option) ==")
-    for group in sorted(p.name for p in config_dir().iterdir() if p.is_dir()):
+    for group in sorted({p.name for d in search_path() for p in d.iterdir() if p.is_dir()}):
         options = option_names(group)
         if options:
             print(f"{group}: {', '.join(options)}")
@@ -96,9 +98,13 @@ def print_help(overrides: list[str]) -> None:
 
 def main() -> None:
     interrupt.install()
-    args = sys.argv[1:]
-    if "--help" in args or "-h" in args:
-        print_help([a for a in args if not a.startswith("-")])
-        return
-    store_schemas()
+    try:
+        sys.argv[1:] = use_project_config_dir(sys.argv[1:])  # a project's conf/, see cli/project_dir.py
+        args = without_config_dir(sys.argv[1:])
+        if "--help" in args or "-h" in args:
+            print_help([a for a in args if not a.startswith("-")])
+            return
+        store_schemas()
+    except TinymlExpError as e:
+        sys.exit(f"tinyml-exp: {e}")
     _run()

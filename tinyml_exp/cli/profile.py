@@ -196,7 +196,13 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
-    sys.exit(run(sys.argv[1:]))
+    from tinyml_exp.errors import ConfigError
+
+    try:
+        sys.exit(run(sys.argv[1:]))
+    except ConfigError as e:  # e.g. TINYML_EXP_CONFIG_DIR naming no directory (the target list needs it)
+        print(f"tinyml-exp-profile: {e}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":
