@@ -190,31 +190,38 @@ def _lower_c1k3p2(ctx: LowerContext, cv: _Conv) -> Step:
 
 
 def _lower_im2col(ctx: LowerContext, cv: _Conv) -> Step:
-    """Dual-MAC path: weights as [out_c][k4] int8 words, taps padded with zeros to a multiple of 4."""
+    """Dual-MAC path (conv_s8.c): taps padded with zero weights to a multiple of 8, weights as
+    int8 words interleaved per output channel pair, the input offset folded into the bias."""
     (in_h, in_w, in_c), (out_h, out_w, out_c) = cv.in_hwc, cv.out_hwc
     taps = cv.k_hw[0] * cv.k_hw[1] * in_c
-    k4 = (taps + 3) // 4 * 4
-    wpad = np.zeros((out_c, k4), dtype=np.int8)
-    wpad[:, :taps] = cv.weights.reshape(out_c, taps)
+    k8 = (taps + 7) // 8 * 8
+    pairs = (out_c + 1) // 2
+    wpad = np.zeros((2 * pairs, k8), dtype=np.int8)
+    wpad[:out_c, :taps] = cv.weights.reshape(out_c, taps)
+    wpad[out_c:] = wpad[out_c - 1]  # an odd last channel paired with itself
+    words = wpad.view("<u4").reshape(pairs, 2, k8 // 4).transpose(0, 2, 1)
+    bias = cv.bias + (-cv.zp_in) * cv.weights.reshape(out_c, taps).sum(axis=1)
+    if np.abs(bias).max(initial=0) > _INT32_MAX:
+        raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
     mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
     params = ctx.params(
         "tme_conv_im2col_params_t",
         {
             "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
             "k_h": cv.k_hw[0], "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1],
-            "pad_h": cv.pad[0], "pad_w": cv.pad[1], "k4": k4, "in_offset": -cv.zp_in, "out_offset": cv.zp_out,
+            "pad_h": cv.pad[0], "pad_w": cv.pad[1], "k8": k8, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
             "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode,
         },
     )  # fmt: skip
     args = (
         params,
         _in(cv.x.index),
-        ctx.const("weights", "uint32_t", wpad.view("<u4").reshape(-1)),
-        ctx.const("bias", "int32_t", cv.bias),
+        ctx.const("weights", "uint32_t", np.ascontiguousarray(words).reshape(-1)),
+        ctx.const("bias", "int32_t", np.concatenate([bias, bias[-1:]]) if out_c % 2 else bias),
         ctx.const("requant", "tme_rq_t", rq),
         ScratchArg(),
     )
-    return cv.step("tme_conv_im2col_s8", args, scratch_bytes=k4 * 2)
+    return cv.step("tme_conv_im2col_s8", args, scratch_bytes=5 * k8)  # 2 int16 patches + staging
 
 
 def _lower_reference(ctx: LowerContext, cv: _Conv) -> Step:

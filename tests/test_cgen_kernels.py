@@ -1,0 +1,76 @@
+"""The int8 kernel paths of the C generator on tiny random layers (tests/cgen_layers.py), compiled for
+the host (portable C: the DSP paths' integer twins), bit-exact with TFLite's reference kernels
+(BUILTIN_REF) and TFLite Micro on 1,000 random inputs each: odd channel counts, SAME padding,
+stride 2, zero points != 0, per-channel scales, fused activations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cgen_layers import RELU, RELU6, SAME, VALID, Int8Builder
+from tests.helpers import require_commands
+from tests.test_cgen import compile_host, random_inputs, run_host, run_tflite_ref, run_tflm
+from tinyml_exp.export.cgen import generate_c
+
+N_INPUTS = 1000
+
+pytestmark = require_commands("gcc")
+
+
+def _conv_model(seed: int, hwc, out_c, k, stride, padding, act) -> bytes:
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, *hwc))
+    y = b.conv(x, out_c, k, stride, padding, act)
+    return b.finish([x], [y])
+
+
+def _check(model: bytes, tmp_path: Path, kernel: str, seed: int = 0) -> None:
+    x = random_inputs(model, N_INPUTS, seed=seed)
+    expected = {"tflite": run_tflite_ref(model, x), "tflm": run_tflm(model, x)}
+    for reference, want in expected.items():
+        res = generate_c(model, tmp_path / reference, "layer", reference=reference)
+        assert any(k.startswith(kernel) for k in res.kernels), res.kernels
+        got = run_host(compile_host(tmp_path / reference), x, want.shape[1:], want.dtype)
+        bad = int((got != want).sum())
+        assert bad == 0, f"{res.kernels} ({reference}): {bad} of {want.size} values differ"
+
+
+CONV_CASES = {
+    # (input H, W, C), out_c, kernel, stride, padding, activation
+    "3x3_c16_same_relu": ((6, 7, 16), 6, (3, 3), 1, SAME, RELU),
+    "3x3_c3_odd_out": ((7, 5, 3), 5, (3, 3), 1, SAME, 0),
+    "3x3_c8_stride2": ((9, 8, 8), 7, (3, 3), 2, SAME, RELU6),
+    "3x3_c5_stride2_valid": ((9, 9, 5), 4, (3, 3), 2, VALID, RELU),
+    "1x1_c12_stride2": ((7, 7, 12), 9, (1, 1), 2, SAME, 0),
+    "1x1_c4": ((5, 3, 4), 3, (1, 1), 1, VALID, RELU),
+    "5x2_c1": ((10, 6, 1), 3, (5, 2), 1, SAME, 0),
+    "one_channel_out": ((5, 5, 8), 1, (3, 3), 1, SAME, 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv_im2col_is_bit_exact(case: str, tmp_path: Path) -> None:
+    _check(_conv_model(len(case), *CONV_CASES[case]), tmp_path, "tme_conv_im2col_s8")
+
+
+@pytest.mark.slow
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "qemu-system-arm")
+def test_dsp_paths_are_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The same layers built for Cortex-M4 (SXTB16, SMLAD, the inline-assembly loops) under QEMU."""
+    from tinyml_exp.export.cgen import qemu
+
+    for case, model in _all_models().items():
+        x = random_inputs(model, 20, seed=5)
+        generate_c(model, tmp_path / case, case)
+        run = qemu.measure(tmp_path / case, x, tmp_path / f"{case}_elf")
+        want = run_tflm(model, x).reshape(len(x), -1)
+        bad = int((run.outputs.view(np.int8).reshape(len(x), -1) != want).sum())
+        assert bad == 0, f"{case}: the Cortex-M4 build differs from TFLM in {bad} values"
+
+
+def _all_models() -> dict[str, bytes]:
+    return {f"conv_{c}": _conv_model(len(c), *CONV_CASES[c]) for c in CONV_CASES}
