@@ -73,4 +73,21 @@ def test_dsp_paths_are_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
 
 
 def _all_models() -> dict[str, bytes]:
-    return {f"conv_{c}": _conv_model(len(c), *CONV_CASES[c]) for c in CONV_CASES}
+    convs = {f"conv_{c}": _conv_model(len(c), *CONV_CASES[c]) for c in CONV_CASES}
+    return convs | {f"add_{c}": _residual_model(len(c), *ADD_CASES[c]) for c in ADD_CASES}
+
+
+def _residual_model(seed: int, hwc, act: int, relu_conv: int) -> bytes:
+    """x -> conv 3x3 -> ADD(conv, x): the residual ADD of ResNet-8 on a small map."""
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, *hwc))
+    y = b.conv(x, hwc[2], (3, 3), 1, SAME, relu_conv)
+    return b.finish([x], [b.add(y, x, act)])
+
+
+ADD_CASES = {"relu": ((5, 6, 8), RELU, 0), "none": ((4, 3, 5), 0, RELU), "relu6": ((3, 3, 3), RELU6, 0)}
+
+
+@pytest.mark.parametrize("case", sorted(ADD_CASES))
+def test_residual_add_is_bit_exact(case: str, tmp_path: Path) -> None:
+    _check(_residual_model(len(case), *ADD_CASES[case]), tmp_path, "tme_add_table_s8")

@@ -14,6 +14,7 @@ from tinyml_exp.export.cgen.ops_common import (
     scale_zp,
     unsupported,
 )
+from tinyml_exp.export.cgen.ops_int8 import requant_table
 from tinyml_exp.export.cgen.program import Step, TensorArg
 from tinyml_exp.tflite_graph import Operator
 
@@ -49,18 +50,20 @@ def lower_add(ctx: LowerContext, op: Operator) -> Step:
     except ValueError as e:
         raise unsupported(op, f"with scales {s1:g} + {s2:g} -> {s_out:g}") from e
     lo, hi = qmath.activation_range_int8(act, s_out, z_out)
+    t1 = qmath.add_input_table(-z1, ap.left_shift, ap.in1_mult, ap.in1_shift)
+    t2 = qmath.add_input_table(-z2, ap.left_shift, ap.in2_mult, ap.in2_shift)
+    mode, rq = requant_table([ap.out_mult], [ap.out_shift], z_out, lo, bias_in_c=None)
     params = ctx.params(
-        "tme_add_params_t",
-        {
-            "n": y.num_elements, "left_shift": ap.left_shift,
-            "in1_offset": -z1, "in1_mult": ap.in1_mult, "in1_shift": ap.in1_shift,
-            "in2_offset": -z2, "in2_mult": ap.in2_mult, "in2_shift": ap.in2_shift,
-            "out_offset": z_out, "out_mult": ap.out_mult, "out_shift": ap.out_shift,
-            "act_min": lo, "act_max": hi,
-        },
-    )  # fmt: skip
-    return Step("tme_add_s8", "eltwise_s8.c", (op.index,), op.opcode, (params, *args_io), (a.index, b.index),
-                y.index, in_place=True)  # fmt: skip
+        "tme_add_table_params_t",
+        {"n": y.num_elements, "out_offset": z_out, "act_min": lo, "act_max": hi, "rq_mode": mode},
+    )
+    tables = (
+        ctx.const("add_t1", "int32_t", t1),
+        ctx.const("add_t2", "int32_t", t2),
+        ctx.const("requant", "tme_rq_t", rq),
+    )
+    return Step("tme_add_table_s8", "eltwise_s8.c", (op.index,), op.opcode, (params, *tables, *args_io),
+                (a.index, b.index), y.index, in_place=True)  # fmt: skip
 
 
 def lower_mean(ctx: LowerContext, op: Operator) -> Step:
