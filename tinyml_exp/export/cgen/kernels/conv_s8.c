@@ -171,8 +171,8 @@ static TME_UNUSED void tme_conv_c1k3p2_s8(const tme_c1k3p2_params_t *p, const in
  * b(t0, t2) b(t1, t3). Taps are padded with zero weights to k8, a multiple of 8. A 1 x 1
  * convolution gathers one input pixel: a straight widening copy. The weights come per output
  * channel pair and per 4 taps as the words of channel 2j and 2j + 1 (an odd last channel is paired
- * with itself; duplicates are not stored). Per 4 taps: one 4-word load of the patches, 2 weight
- * loads, 4 SXTB16 and 8 SMLAD for 16 MACs; requantization runs once per output. */
+ * with itself; duplicates are not stored). Per 4 taps: one 4-word load of the patches, one
+ * 2-word load of the weights, 4 SXTB16 and 8 SMLAD for 16 MACs; requantization once per output. */
 typedef struct {
     int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
     int32_t stride_h, stride_w, pad_h, pad_w, k8;
@@ -185,10 +185,13 @@ TME_INLINE uint32_t tme_pack16(int32_t lo, int32_t hi) {
 
 /* Widens `words` words of 4 int8 values into the patch layout (2 words per 4 taps, every 4th pair). */
 TME_INLINE uint32_t *tme_widen(const int8_t *src, int32_t words, uint32_t *col) {
-    for (int32_t k = 0; k < words; ++k, src += 4, col += 4) {
+    const uint32_t *const end = col + 4 * words;
+    while (col != end) {
         const uint32_t x = tme_load32(src);
+        src += 4;
         col[0] = tme_sxtb16(x);
         col[1] = tme_sxtb16_ror8(x);
+        col += 4;
     }
     return col;
 }
@@ -264,23 +267,22 @@ TME_INLINE int8_t tme_rq_out(int32_t acc, const tme_rq_t *q, const int32_t mode,
 #if defined(TME_DSP)
 /* GCC does not keep the four accumulators, three pointers and the operands in registers (it spills
  * and re-derives addresses: ~28 instructions per 16 MACs), so the loop body is written out: 2 groups
- * per iteration, LDM of both patches into r2-r5. */
+ * per iteration, LDM of both patches into r2-r5, LDRD of the two channels' weight words into r0, lr. */
 #define TME_DOT_GROUP                                                                              \
     "ldmia %[c]!, {r2, r3, r4, r5}\n\t"                                                            \
-    "ldr %[w], [%[p]], #4\n\t"                                                                     \
-    "sxtb16 %[t], %[w]\n\t"                                                                        \
-    "sxtb16 %[w], %[w], ror #8\n\t"                                                                \
-    "smlad %[a0], r2, %[t], %[a0]\n\t"                                                             \
-    "smlad %[b0], r4, %[t], %[b0]\n\t"                                                             \
-    "smlad %[a0], r3, %[w], %[a0]\n\t"                                                             \
-    "smlad %[b0], r5, %[w], %[b0]\n\t"                                                             \
-    "ldr %[w], [%[p]], #4\n\t"                                                                     \
-    "sxtb16 %[t], %[w]\n\t"                                                                        \
-    "sxtb16 %[w], %[w], ror #8\n\t"                                                                \
-    "smlad %[a1], r2, %[t], %[a1]\n\t"                                                             \
-    "smlad %[b1], r4, %[t], %[b1]\n\t"                                                             \
-    "smlad %[a1], r3, %[w], %[a1]\n\t"                                                             \
-    "smlad %[b1], r5, %[w], %[b1]\n\t"
+    "ldrd r0, lr, [%[p]], #8\n\t"                                                                  \
+    "sxtb16 r1, r0\n\t"                                                                            \
+    "sxtb16 r0, r0, ror #8\n\t"                                                                    \
+    "smlad %[a0], r2, r1, %[a0]\n\t"                                                               \
+    "smlad %[b0], r4, r1, %[b0]\n\t"                                                               \
+    "smlad %[a0], r3, r0, %[a0]\n\t"                                                               \
+    "smlad %[b0], r5, r0, %[b0]\n\t"                                                               \
+    "sxtb16 r1, lr\n\t"                                                                            \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                    \
+    "smlad %[a1], r2, r1, %[a1]\n\t"                                                               \
+    "smlad %[b1], r4, r1, %[b1]\n\t"                                                               \
+    "smlad %[a1], r3, lr, %[a1]\n\t"                                                               \
+    "smlad %[b1], r5, lr, %[b1]\n\t"
 TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8, int32_t *acc) {
     /* fixed registers: otherwise GCC moves the accumulators in and out of the asm every iteration;
      * the loop stays in C (one asm statement with 13 register operands can exceed what GCC can
@@ -293,13 +295,10 @@ TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8,
     register const uint32_t *w __asm__("r12") = wp;
     const uint32_t *const end = col + k8;
     do {
-        register uint32_t x __asm__("r0");
-        register uint32_t t __asm__("r1");
         __asm__(TME_DOT_GROUP TME_DOT_GROUP
-                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c] "+r"(c),
-                  [p] "+r"(w), [w] "=&r"(x), [t] "=&r"(t)
+                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c] "+r"(c), [p] "+r"(w)
                 :
-                : "r2", "r3", "r4", "r5", "memory");
+                : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "memory");
     } while (c != end);
     acc[0] = a0;
     acc[1] = a1;
