@@ -77,17 +77,28 @@ def _all_models() -> dict[str, bytes]:
     return convs | {f"add_{c}": _residual_model(len(c), *ADD_CASES[c]) for c in ADD_CASES}
 
 
-def _residual_model(seed: int, hwc, act: int, relu_conv: int) -> bytes:
-    """x -> conv 3x3 -> ADD(conv, x): the residual ADD of ResNet-8 on a small map."""
+def _residual_model(seed: int, hwc, act: int, relu_conv: int, convs: int) -> bytes:
+    """x -> conv 3x3 (x convs) -> ADD(conv, x), the residual ADD of ResNet-8 on a small map; with
+    convs = 0 the ADD cannot be fused: y = conv(x), out = ADD(ADD(y, x), y)."""
     b = Int8Builder(np.random.default_rng(seed))
     x = b.activation((1, *hwc))
-    y = b.conv(x, hwc[2], (3, 3), 1, SAME, relu_conv)
-    return b.finish([x], [b.add(y, x, act)])
+    y = x
+    for _ in range(max(convs, 1)):
+        y = b.conv(y, hwc[2], (3, 3), 1, SAME, relu_conv)
+    out = b.add(y, x, act) if convs else b.add(b.add(y, x, act), y)
+    return b.finish([x], [out])
 
 
-ADD_CASES = {"relu": ((5, 6, 8), RELU, 0), "none": ((4, 3, 5), 0, RELU), "relu6": ((3, 3, 3), RELU6, 0)}
+ADD_CASES = {
+    # (H, W, C), ADD activation, conv activation, convs before the ADD
+    "fused_relu": ((5, 6, 8), RELU, 0, 1),
+    "fused_in_place": ((4, 3, 5), 0, RELU, 2),
+    "fused_relu6": ((3, 3, 3), RELU6, 0, 2),
+    "table": ((4, 5, 6), RELU, 0, 0),
+}
 
 
 @pytest.mark.parametrize("case", sorted(ADD_CASES))
 def test_residual_add_is_bit_exact(case: str, tmp_path: Path) -> None:
-    _check(_residual_model(len(case), *ADD_CASES[case]), tmp_path, "tme_add_table_s8")
+    kernel = "tme_add_table_s8" if case == "table" else "tme_conv_im2col_add_s8"
+    _check(_residual_model(len(case), *ADD_CASES[case]), tmp_path, kernel)

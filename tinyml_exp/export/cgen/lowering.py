@@ -1,4 +1,4 @@
-"""Graph -> Program: operator dispatch, RESHAPE aliasing and CONV + MAX_POOL fusion."""
+"""Graph -> Program: operator dispatch, RESHAPE aliasing, CONV + MAX_POOL and CONV + ADD fusion."""
 
 from __future__ import annotations
 
@@ -75,6 +75,25 @@ def _fusable_pool(graph: Graph, op: Operator, consumers: dict[int, list[Operator
     return pool
 
 
+def _fusable_add(ctx: LowerContext, op: Operator, consumers: dict[int, list[Operator]]) -> Operator | None:
+    """The residual ADD that alone consumes this conv's output, if its other input already exists
+    (produced by an earlier operator or the graph input) and the conv takes the dual-MAC path."""
+    graph = ctx.graph
+    out = op.outputs[0]
+    users = consumers.get(out, [])
+    if len(users) != 1 or out in graph.outputs or users[0].opcode != "ADD" or len(users[0].inputs) != 2:
+        return None
+    add = users[0]
+    other = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
+    if other == out:
+        return None
+    producer = next((o.index for o in graph.operators if other in o.outputs), -1)
+    if producer >= op.index or not ops_int8.conv_add_fusable(ctx, op, add):
+        return None
+    _check_operator(graph, add)
+    return add
+
+
 def _check_io(graph: Graph) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise CGenError(
@@ -111,6 +130,10 @@ def _lower_op(ctx: LowerContext, op: Operator, consumers: dict[int, list[Operato
         pool = None
     if pool is not None:
         fused.add(pool.index)
+    add = _fusable_add(ctx, op, consumers) if pool is None and kind == "INT8" else None
+    if add is not None:
+        fused.add(add.index)
+        return ops_int8.lower_conv(ctx, op, None, add)
     return lower(ctx, op, pool)
 
 

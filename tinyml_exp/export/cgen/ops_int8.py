@@ -19,7 +19,14 @@ from tinyml_exp.export.cgen.ops_common import (
     scale_zp,
     unsupported,
 )
-from tinyml_exp.export.cgen.program import ScratchArg, Step, TensorArg, pack_int16_pairs
+from tinyml_exp.export.cgen.program import (
+    Params,
+    ScratchArg,
+    Step,
+    TensorArg,
+    UnsupportedOperatorError,
+    pack_int16_pairs,
+)
 from tinyml_exp.tflite_graph import Operator, Tensor
 
 _INT32_MAX = (1 << 31) - 1
@@ -76,6 +83,42 @@ def requant_table(
         r = -s
         rows.append((int(b) * m + (1 << 30) + (1 << (30 + r)) + zp_out * (1 << (31 + r)), m, r - 1))
     return mode, rows
+
+
+@dataclass(frozen=True)
+class AddTables:
+    """An int8 ADD as two input tables and one requantization (see kernels/eltwise_s8.c)."""
+
+    tables: tuple[list[int], list[int]]  # per input, in the ADD's input order
+    mode: int
+    rq: list[tuple[int, int, int]]
+    out_offset: int
+    act: tuple[int, int]
+
+    def params(self, ctx: LowerContext, ctype: str, **extra: int) -> Params:
+        fields = {**extra, "out_offset": self.out_offset, "act_min": self.act[0], "act_max": self.act[1]}
+        return ctx.params(ctype, {**fields, "rq_mode": self.mode})
+
+
+def add_tables(ctx: LowerContext, op: Operator) -> AddTables:
+    """TFLite's int8 ADD Prepare (qmath.add_params), tabulated; raises for unsupported operands."""
+    g = ctx.graph
+    a, b, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    if a.shape != y.shape or b.shape != y.shape:
+        raise unsupported(op, f"with broadcasting {list(a.shape)} + {list(b.shape)}")
+    if a.is_constant or b.is_constant:
+        raise unsupported(op, "with a constant operand")
+    (s1, z1), (s2, z2) = scale_zp(op, a, "input"), scale_zp(op, b, "input")
+    s_out, z_out = scale_zp(op, y, "output")
+    try:
+        ap = qmath.add_params(s1, s2, s_out)
+    except ValueError as e:
+        raise unsupported(op, f"with scales {s1:g} + {s2:g} -> {s_out:g}") from e
+    act = qmath.activation_range_int8(fused_activation(op), s_out, z_out)
+    t1 = qmath.add_input_table(-z1, ap.left_shift, ap.in1_mult, ap.in1_shift)
+    t2 = qmath.add_input_table(-z2, ap.left_shift, ap.in2_mult, ap.in2_shift)
+    mode, rq = requant_table([ap.out_mult], [ap.out_shift], z_out, act[0], bias_in_c=None)
+    return AddTables((t1, t2), mode, rq, z_out, act)
 
 
 @dataclass(frozen=True)
@@ -141,9 +184,27 @@ def _conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> _Conv:
     )  # fmt: skip
 
 
-def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> Step:
-    """CONV_2D / DEPTHWISE_CONV_2D, optionally with a fused non-overlapping MAX_POOL_2D."""
+def _im2col_ok(cv: _Conv) -> bool:
+    return not cv.depthwise and cv.pool_hw == (1, 1) and cv.dil == (1, 1)
+
+
+def conv_add_fusable(ctx: LowerContext, conv: Operator, add: Operator) -> bool:
+    """A residual ADD can run in the epilogue of the dual-MAC conv that produces one of its inputs."""
+    if conv.opcode != "CONV_2D" or ctx.graph.tensor(conv.outputs[0]).type_name != "INT8":
+        return False
+    try:
+        add_tables(ctx, add)
+        return _im2col_ok(_conv(ctx, conv, None))
+    except UnsupportedOperatorError:
+        return False
+
+
+def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None, add: Operator | None = None) -> Step:
+    """CONV_2D / DEPTHWISE_CONV_2D, optionally with a fused non-overlapping MAX_POOL_2D or, for the
+    dual-MAC path, a fused residual ADD (`conv_add_fusable`)."""
     cv = _conv(ctx, op, pool)
+    if add is not None:
+        return _lower_im2col(ctx, cv, add)
     (in_h, in_w, in_c), (out_h, out_w, _) = cv.in_hwc, cv.out_hwc
     if (
         not cv.depthwise
@@ -155,7 +216,7 @@ def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> Step:
         and (out_h, out_w) == (in_h - 2, in_w - 2)
     ):
         return _lower_c1k3p2(ctx, cv)
-    if not cv.depthwise and cv.pool_hw == (1, 1) and cv.dil == (1, 1):
+    if _im2col_ok(cv):
         return _lower_im2col(ctx, cv)
     return _lower_reference(ctx, cv)
 
@@ -189,7 +250,7 @@ def _lower_c1k3p2(ctx: LowerContext, cv: _Conv) -> Step:
     return cv.step("tme_conv_c1k3p2_s8", args)
 
 
-def _lower_im2col(ctx: LowerContext, cv: _Conv) -> Step:
+def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> Step:
     """Dual-MAC path (conv_s8.c): taps padded with zero weights to a multiple of 8, weights as
     int8 words interleaved per output channel pair, the input offset folded into the bias."""
     (in_h, in_w, in_c), (out_h, out_w, out_c) = cv.in_hwc, cv.out_hwc
@@ -221,7 +282,30 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv) -> Step:
         ctx.const("requant", "tme_rq_t", rq),
         ScratchArg(),
     )
-    return cv.step("tme_conv_im2col_s8", args, scratch_bytes=5 * k8)  # 2 int16 patches + staging
+    scratch = 5 * k8  # two int16 patches + the byte staging area
+    if add is None:
+        return cv.step("tme_conv_im2col_s8", args, scratch_bytes=scratch)
+    return _fused_add_step(ctx, cv, add, args, scratch)
+
+
+def _fused_add_step(ctx: LowerContext, cv: _Conv, add: Operator, conv_args: tuple, scratch: int) -> Step:
+    """The conv's step with the residual ADD in its epilogue: writes the ADD's output, which may
+    overwrite the skip input (not the conv's own input, whose neighbourhood is still read)."""
+    at = add_tables(ctx, add)
+    slot = list(add.inputs).index(cv.op.outputs[0])
+    skip = add.inputs[1 - slot]
+    args = (
+        *conv_args,
+        at.params(ctx, "tme_conv_add_params_t"),
+        ctx.const("add_t_conv", "int32_t", at.tables[slot]),
+        ctx.const("add_t_skip", "int32_t", at.tables[1 - slot]),
+        ctx.const("add_requant", "tme_rq_t", at.rq),
+        _in(skip),
+        _out(add.outputs[0]),
+    )
+    return Step("tme_conv_im2col_add_s8", "conv_s8.c", (cv.op.index, add.index), "CONV_2D+ADD", args,
+                (cv.x.index, skip), add.outputs[0], in_place_input=skip if skip != cv.x.index else None,
+                macs=cv.macs, scratch_bytes=scratch)  # fmt: skip
 
 
 def _lower_reference(ctx: LowerContext, cv: _Conv) -> Step:

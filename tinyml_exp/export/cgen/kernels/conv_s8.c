@@ -317,11 +317,40 @@ TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8,
 }
 #endif
 
+/* A residual ADD fused into the conv (the generator fuses when the conv output feeds only the ADD):
+ * the conv's int8 output y is computed exactly as alone, then z = ADD(y, skip) from the ADD's
+ * tables (eltwise_s8.c: t_conv[y] + t_skip[skip] requantized once). z may overwrite `skip`
+ * (element i is read before it is written). */
+typedef struct {
+    int32_t out_offset, act_min, act_max, rq_mode;
+} tme_conv_add_params_t;
+
+typedef struct {
+    const tme_conv_add_params_t *p;
+    const int32_t *t_conv, *t_skip; /* 256 entries each, indexed from -128 */
+    const tme_rq_t *rq;
+    const int8_t *skip;
+} tme_conv_add_t;
+
+/* Stores output `i` (conv output y, requantized): y itself, or ADD(y, skip[i]) when fused. */
+TME_INLINE void tme_conv_store(int8_t *out, int32_t i, int32_t y, const tme_conv_add_t *add) {
+    if (add == NULL) {
+        out[i] = (int8_t)y;
+        return;
+    }
+    const tme_conv_add_params_t *a = add->p;
+    const int32_t sum = add->t_conv[128 + y] + add->t_skip[128 + add->skip[i]];
+    int32_t v = tme_sat8(tme_requant(sum, add->rq, a->rq_mode, a->out_offset));
+    v = v < a->act_min ? a->act_min : v;
+    out[i] = (int8_t)(v > a->act_max ? a->act_max : v);
+}
+
 /* The parameters live in locals: every int8 store may alias them. `mode` is a constant in each of
- * the three instances below. */
+ * the instances below. */
 TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
-                                     uint32_t *scratch, int8_t *out, const int32_t mode) {
+                                     uint32_t *scratch, int8_t *out, const int32_t mode,
+                                     const tme_conv_add_t *add) {
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t out_c = p->out_c, k8 = p->k8, zp = p->out_offset;
     const int32_t lo = p->act_min, hi = p->act_max;
@@ -330,20 +359,21 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
         const int two = pix + 1 < n_pix;
         tme_im2col_s8(p, in, pix, scratch, stage);
         tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
-        int8_t *oa = out + pix * out_c;
-        int8_t *ob = oa + out_c;
+        const int32_t ia = pix * out_c;
+        const int32_t ib = ia + out_c;
         const uint32_t *wp = wpk;
         for (int32_t oc = 0; oc < out_c; oc += 2, wp += k8 / 2) {
             int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
             tme_dot_2x2(scratch, wp, k8, acc);
-            oa[oc] = tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi);
+            tme_conv_store(out, ia + oc, tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi), add);
             if (two) {
-                ob[oc] = tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi);
+                tme_conv_store(out, ib + oc, tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi), add);
             }
             if (oc + 1 < out_c) {
-                oa[oc + 1] = tme_rq_out(acc[1], rq + oc + 1, mode, zp, lo, hi);
+                const tme_rq_t *q = rq + oc + 1;
+                tme_conv_store(out, ia + oc + 1, tme_rq_out(acc[1], q, mode, zp, lo, hi), add);
                 if (two) {
-                    ob[oc + 1] = tme_rq_out(acc[3], rq + oc + 1, mode, zp, lo, hi);
+                    tme_conv_store(out, ib + oc + 1, tme_rq_out(acc[3], q, mode, zp, lo, hi), add);
                 }
             }
         }
@@ -356,10 +386,23 @@ static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, con
                                           const uint32_t *wpk, const int32_t *bias,
                                           const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
     if (p->rq_mode == TME_RQ_RELU) {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, NULL);
     } else if (p->rq_mode == TME_RQ_SIGNED) {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, NULL);
     } else {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_REFERENCE);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_REFERENCE, NULL);
+    }
+}
+
+/* The same with a residual ADD fused in (see tme_conv_add_t); `out` is the ADD's output. */
+static TME_UNUSED void tme_conv_im2col_add_s8(
+    const tme_conv_im2col_params_t *p, const int8_t *in, const uint32_t *wpk, const int32_t *bias,
+    const tme_rq_t *rq, uint32_t *scratch, const tme_conv_add_params_t *ap, const int32_t *t_conv,
+    const int32_t *t_skip, const tme_rq_t *add_rq, const int8_t *skip, int8_t *out) {
+    const tme_conv_add_t add = {ap, t_conv, t_skip, add_rq, skip};
+    if (p->rq_mode == TME_RQ_SIGNED) { /* a conv before a residual ADD has no activation */
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, &add);
+    } else {
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, &add);
     }
 }
