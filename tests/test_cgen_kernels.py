@@ -56,6 +56,27 @@ def test_conv_im2col_is_bit_exact(case: str, tmp_path: Path) -> None:
     _check(_conv_model(len(case), *CONV_CASES[case]), tmp_path, "tme_conv_im2col_s8")
 
 
+def _dw_model(seed: int, hwc, k, stride, padding, act) -> bytes:
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, *hwc))
+    return b.finish([x], [b.conv(x, hwc[2], k, stride, padding, act, depthwise=True)])
+
+
+DW_CASES = {
+    # (input H, W, C), kernel, stride, padding, activation
+    "3x3_c8_same_relu": ((6, 5, 8), (3, 3), 1, SAME, RELU),
+    "3x3_c7_stride2": ((9, 8, 7), (3, 3), 2, SAME, RELU6),
+    "3x3_c2_valid": ((5, 6, 2), (3, 3), 1, VALID, 0),
+    "5x5_c12_same": ((7, 7, 12), (5, 5), 1, SAME, 0),
+    "2x2_c5_stride2": ((6, 6, 5), (2, 2), 2, VALID, RELU),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DW_CASES))
+def test_depthwise_is_bit_exact(case: str, tmp_path: Path) -> None:
+    _check(_dw_model(len(case), *DW_CASES[case]), tmp_path, "tme_dwconv_s8")
+
+
 @pytest.mark.slow
 @pytest.mark.firmware
 @require_commands("arm-none-eabi-gcc", "qemu-system-arm")
@@ -74,7 +95,8 @@ def test_dsp_paths_are_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
 
 def _all_models() -> dict[str, bytes]:
     convs = {f"conv_{c}": _conv_model(len(c), *CONV_CASES[c]) for c in CONV_CASES}
-    return convs | {f"add_{c}": _residual_model(len(c), *ADD_CASES[c]) for c in ADD_CASES}
+    adds = {f"add_{c}": _residual_model(len(c), *ADD_CASES[c]) for c in ADD_CASES}
+    return convs | adds | {f"dw_{c}": _dw_model(len(c), *DW_CASES[c]) for c in DW_CASES}
 
 
 def _residual_model(seed: int, hwc, act: int, relu_conv: int, convs: int) -> bytes:

@@ -128,6 +128,9 @@ def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None, add: Oper
         return _lower_c1k3p2(ctx, cv)
     if _im2col_ok(cv):
         return _lower_im2col(ctx, cv)
+    taps = cv.k_hw[0] * cv.k_hw[1]
+    if cv.depthwise and cv.out_hwc[2] == in_c and cv.pool_hw == (1, 1) and cv.dil == (1, 1) and taps <= 25:
+        return _lower_dwconv(ctx, cv)
     return _lower_reference(ctx, cv)
 
 
@@ -216,6 +219,43 @@ def _fused_add_step(ctx: LowerContext, cv: _Conv, add: Operator, conv_args: tupl
     return Step("tme_conv_im2col_add_s8", "conv_s8.c", (cv.op.index, add.index), "CONV_2D+ADD", args,
                 (cv.x.index, skip), add.outputs[0], in_place_input=skip if skip != cv.x.index else None,
                 macs=cv.macs, scratch_bytes=scratch)  # fmt: skip
+
+
+def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
+    """Depthwise, multiplier 1 (kernels/dwconv_s8.c): per 4 channels and 2 taps, int16 weight pairs
+    (w[tap], w[tap + 1]) per channel; channels padded to a multiple of 4, taps to a multiple of 2."""
+    (in_h, in_w, ch), (out_h, out_w, _) = cv.in_hwc, cv.out_hwc
+    taps = cv.k_hw[0] * cv.k_hw[1]
+    pairs, ch4 = (taps + 1) // 2, (ch + 3) // 4 * 4
+    w = np.zeros((2 * pairs, ch4), dtype=np.int64)
+    w[:taps, :ch] = cv.weights.reshape(taps, ch)
+    # [group][tap pair][lane j = channel 4g + j]: (w[2t], w[2t + 1]) of that channel
+    lo = w[0::2].reshape(pairs, ch4 // 4, 4).transpose(1, 0, 2)
+    hi = w[1::2].reshape(pairs, ch4 // 4, 4).transpose(1, 0, 2)
+    bias = np.zeros(ch4, dtype=np.int64)
+    bias[:ch] = cv.bias + (-cv.zp_in) * cv.weights.reshape(taps, ch).sum(axis=0)
+    if np.abs(bias).max(initial=0) > INT32_MAX:
+        raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
+    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
+    params = ctx.params(
+        "tme_dw_params_t",
+        {
+            "in_h": in_h, "in_w": in_w, "ch": ch, "out_h": out_h, "out_w": out_w, "k_h": cv.k_hw[0],
+            "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1], "pad_h": cv.pad[0],
+            "pad_w": cv.pad[1], "tap_pairs": pairs, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
+            "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode,
+        },
+    )  # fmt: skip
+    args = (
+        params,
+        int8_in(cv.x.index),
+        ctx.const("weights", "uint32_t", pack_int16_pairs(lo, hi)),
+        ctx.const("bias", "int32_t", bias),
+        ctx.const("requant", "tme_rq_t", rq),
+        ScratchArg(),
+    )
+    return Step("tme_dwconv_s8", "dwconv_s8.c", cv.ops, cv.label, (*args, int8_out(cv.out.index)), (cv.x.index,),
+                cv.out.index, macs=cv.macs, scratch_bytes=ch)  # fmt: skip
 
 
 def _lower_reference(ctx: LowerContext, cv: _Conv) -> Step:

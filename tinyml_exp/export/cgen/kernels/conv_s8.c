@@ -254,14 +254,6 @@ static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, i
     tme_widen(stage, p->k8 / 4, col);
 }
 
-/* Requantize + clamp one output; with `mode` a constant the form's branches fold away. */
-TME_INLINE int8_t tme_rq_out(int32_t acc, const tme_rq_t *q, const int32_t mode, int32_t out_offset,
-                             int32_t act_min, int32_t act_max) {
-    int32_t v = tme_sat8(tme_requant(acc, q, mode, out_offset));
-    v = v < act_min ? act_min : v;
-    return (int8_t)(v > act_max ? act_max : v);
-}
-
 /* acc[0], acc[1]: pixel a, channels 2j and 2j + 1; acc[2], acc[3]: pixel b. `col` holds k8 / 4
  * groups of 4 words, `wp` k8 / 4 groups of 2 words. */
 #if defined(TME_DSP)
@@ -340,9 +332,7 @@ TME_INLINE void tme_conv_store(int8_t *out, int32_t i, int32_t y, const tme_conv
     }
     const tme_conv_add_params_t *a = add->p;
     const int32_t sum = add->t_conv[128 + y] + add->t_skip[128 + add->skip[i]];
-    int32_t v = tme_sat8(tme_requant(sum, add->rq, a->rq_mode, a->out_offset));
-    v = v < a->act_min ? a->act_min : v;
-    out[i] = (int8_t)(v > a->act_max ? a->act_max : v);
+    out[i] = tme_rq_out(sum, add->rq, a->rq_mode, a->out_offset, a->act_min, a->act_max);
 }
 
 /* The parameters live in locals: every int8 store may alias them. `mode` is a constant in each of

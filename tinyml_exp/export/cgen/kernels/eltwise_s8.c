@@ -20,9 +20,7 @@ TME_INLINE void tme_add_table_body(const tme_add_table_params_t *p, const int32_
     t1 += 128;
     t2 += 128;
     for (int32_t i = 0; i < n; ++i) {
-        int32_t v = tme_sat8(tme_requant(t1[a[i]] + t2[b[i]], &q, mode, zp));
-        v = v < lo ? lo : v;
-        out[i] = (int8_t)(v > hi ? hi : v);
+        out[i] = tme_rq_out(t1[a[i]] + t2[b[i]], &q, mode, zp, lo, hi);
     }
 }
 
