@@ -109,21 +109,17 @@ class Int8Builder:
         self.op("ADD", [a, b], [y], opt, s.BuiltinOptions.AddOptions)
         return y
 
-    def avg_pool(self, x: int, f: int, stride: int, padding: int = VALID) -> int:
+    def avg_pool(self, x: int, f: int | tuple[int, int], stride: int, padding: int = VALID) -> int:
         s = self.s
         _, h, w, c = self.tensors[x].shape
+        fh, fw = (f, f) if isinstance(f, int) else f
         oh, ow = ((h + stride - 1) // stride, (w + stride - 1) // stride) if padding == SAME else (
-            (h - f) // stride + 1, (w - f) // stride + 1)  # fmt: skip
+            (h - fh) // stride + 1, (w - fw) // stride + 1)  # fmt: skip
         q = self.tensors[x].quantization
         y = self.tensor((1, oh, ow, c), scale=np.float32(q.scale[0]), zp=q.zeroPoint[0])
         opt = s.Pool2DOptionsT()
-        opt.padding, opt.strideH, opt.strideW, opt.filterHeight, opt.filterWidth = (
-            padding,
-            stride,
-            stride,
-            f,
-            f,
-        )
+        opt.padding, opt.strideH, opt.strideW = padding, stride, stride
+        opt.filterHeight, opt.filterWidth = fh, fw
         self.op("AVERAGE_POOL_2D", [x], [y], opt, s.BuiltinOptions.Pool2DOptions)
         return y
 

@@ -77,6 +77,26 @@ def test_depthwise_is_bit_exact(case: str, tmp_path: Path) -> None:
     _check(_dw_model(len(case), *DW_CASES[case]), tmp_path, "tme_dwconv_s8")
 
 
+def _avg_model(seed: int, hwc, f, stride, padding) -> bytes:
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, *hwc))
+    return b.finish([x], [b.avg_pool(x, f, stride, padding)])
+
+
+AVG_CASES = {
+    # (input H, W, C), window, stride, padding
+    "global_25x5_c12": ((25, 5, 12), (25, 5), 1, VALID),  # DS-CNN's pooling, fewer channels
+    "3x3_same_c7": ((7, 6, 7), 3, 2, SAME),
+    "2x2_c4": ((6, 4, 4), 2, 2, VALID),
+    "16x16_c5": ((16, 16, 5), 16, 16, VALID),  # 256 taps: the largest 16-bit lane sum
+}
+
+
+@pytest.mark.parametrize("case", sorted(AVG_CASES))
+def test_average_pool_is_bit_exact(case: str, tmp_path: Path) -> None:
+    _check(_avg_model(len(case), *AVG_CASES[case]), tmp_path, "tme_avgpool_s8")
+
+
 @pytest.mark.slow
 @pytest.mark.firmware
 @require_commands("arm-none-eabi-gcc", "qemu-system-arm")
@@ -96,7 +116,8 @@ def test_dsp_paths_are_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
 def _all_models() -> dict[str, bytes]:
     convs = {f"conv_{c}": _conv_model(len(c), *CONV_CASES[c]) for c in CONV_CASES}
     adds = {f"add_{c}": _residual_model(len(c), *ADD_CASES[c]) for c in ADD_CASES}
-    return convs | adds | {f"dw_{c}": _dw_model(len(c), *DW_CASES[c]) for c in DW_CASES}
+    dws = {f"dw_{c}": _dw_model(len(c), *DW_CASES[c]) for c in DW_CASES}
+    return convs | adds | dws | {f"avg_{c}": _avg_model(len(c), *AVG_CASES[c]) for c in AVG_CASES}
 
 
 def _residual_model(seed: int, hwc, act: int, relu_conv: int, convs: int) -> bytes:

@@ -180,5 +180,9 @@ def lower_pool(ctx: LowerContext, op: Operator) -> Step:
     s_out, zp_out = scale_zp(op, y, "output")
     act_min, act_max = qmath.activation_range_int8(fused_activation(op), s_out, zp_out)
     params = ctx.params("tme_pool_params_t", {**geometry, "act_min": act_min, "act_max": act_max})
-    return Step("tme_pool_s8", "pool_s8.c", (op.index,), op.opcode, (params, int8_in(x.index), int8_out(y.index)),
+    # SIMD average when a window's sum fits 16-bit lanes (<= 256 taps)
+    kernel = (
+        "tme_avgpool_s8" if geometry["is_avg"] and geometry["f_h"] * geometry["f_w"] <= 256 else "tme_pool_s8"
+    )
+    return Step(kernel, "pool_s8.c", (op.index,), op.opcode, (params, int8_in(x.index), int8_out(y.index)),
                 (x.index,), y.index)  # fmt: skip

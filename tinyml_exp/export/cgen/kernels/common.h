@@ -107,6 +107,15 @@ TME_INLINE int32_t tme_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     return __smlatt((int32_t)a, (int32_t)b, acc);
 }
 TME_INLINE int32_t tme_sat8(int32_t v) { return __ssat(v, 8); }
+/* acc + bytes 0 and 2 (1 and 3 for ror8) of x, sign-extended, in two 16-bit lanes */
+TME_INLINE uint32_t tme_sxtab16(uint32_t acc, uint32_t x) {
+    return (uint32_t)__sxtab16((int32_t)acc, (int32_t)x);
+}
+TME_INLINE uint32_t tme_sxtab16_ror8(uint32_t acc, uint32_t x) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
 TME_INLINE uint32_t tme_sadd16(uint32_t a, uint32_t b) {
     return (uint32_t)__sadd16((int32_t)a, (int32_t)b);
 }
@@ -147,6 +156,14 @@ TME_INLINE int32_t tme_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     return acc + tme_hi16(a) * tme_hi16(b);
 }
 TME_INLINE int32_t tme_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+TME_INLINE uint32_t tme_sxtab16(uint32_t acc, uint32_t x) {
+    const uint32_t e = tme_sxtb16(x);
+    const uint32_t lo = (uint32_t)(tme_lo16(acc) + tme_lo16(e)) & 0xFFFFu;
+    return lo | ((uint32_t)(tme_hi16(acc) + tme_hi16(e)) << 16);
+}
+TME_INLINE uint32_t tme_sxtab16_ror8(uint32_t acc, uint32_t x) {
+    return tme_sxtab16(acc, (x >> 8) | (x << 24));
+}
 TME_INLINE uint32_t tme_sadd16(uint32_t a, uint32_t b) {
     const uint32_t lo = (uint32_t)(tme_lo16(a) + tme_lo16(b)) & 0xFFFFu;
     return lo | ((uint32_t)(tme_hi16(a) + tme_hi16(b)) << 16);
