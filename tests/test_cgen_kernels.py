@@ -97,6 +97,28 @@ def test_average_pool_is_bit_exact(case: str, tmp_path: Path) -> None:
     _check(_avg_model(len(case), *AVG_CASES[case]), tmp_path, "tme_avgpool_s8")
 
 
+def _fc_model(seed: int, in_n: int, out_n: int, act: int) -> bytes:
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, in_n))
+    return b.finish([x], [b.fully_connected(x, out_n, act)])
+
+
+FC_CASES = {
+    # in_n, out_n (rows per pass: 5, 4, 6, ... the first that divides out_n), activation
+    "rows5": (32, 20, RELU),
+    "rows4": (48, 8, 0),
+    "rows6": (16, 18, RELU6),
+    "rows1": (8, 7, 0),
+    "unpacked": (15, 4, RELU),  # in_n % 4 != 0: the reference-order kernel
+}
+
+
+@pytest.mark.parametrize("case", sorted(FC_CASES))
+def test_fully_connected_is_bit_exact(case: str, tmp_path: Path) -> None:
+    kernel = "tme_fc_s8" if case == "unpacked" else "tme_fc_packed_s8"
+    _check(_fc_model(len(case), *FC_CASES[case]), tmp_path, kernel)
+
+
 @pytest.mark.slow
 @pytest.mark.firmware
 @require_commands("arm-none-eabi-gcc", "qemu-system-arm")
@@ -117,7 +139,8 @@ def _all_models() -> dict[str, bytes]:
     convs = {f"conv_{c}": _conv_model(len(c), *CONV_CASES[c]) for c in CONV_CASES}
     adds = {f"add_{c}": _residual_model(len(c), *ADD_CASES[c]) for c in ADD_CASES}
     dws = {f"dw_{c}": _dw_model(len(c), *DW_CASES[c]) for c in DW_CASES}
-    return convs | adds | dws | {f"avg_{c}": _avg_model(len(c), *AVG_CASES[c]) for c in AVG_CASES}
+    avgs = {f"avg_{c}": _avg_model(len(c), *AVG_CASES[c]) for c in AVG_CASES}
+    return convs | adds | dws | avgs | {f"fc_{c}": _fc_model(len(c), *FC_CASES[c]) for c in FC_CASES}
 
 
 def _residual_model(seed: int, hwc, act: int, relu_conv: int, convs: int) -> bytes:
