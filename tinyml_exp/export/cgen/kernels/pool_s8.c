@@ -54,7 +54,7 @@ static TME_UNUSED void tme_avgpool_s8(const tme_pool_params_t *p, const int8_t *
             const int32_t count = (fy1 - fy0) * (fx1 - fx0);
             const int8_t *base = in + ((iy0 + fy0) * in_w + ix0 + fx0) * ch;
             int32_t c = 0;
-            for (; c + 4 <= ch; c += 4) {
+            for (; c < (ch & ~3); c += 4) {
                 uint32_t e = 0, o = 0;
                 for (int32_t fy = fy0; fy < fy1; ++fy) {
                     const int8_t *ip = base + (fy - fy0) * in_w * ch + c;
@@ -72,8 +72,9 @@ static TME_UNUSED void tme_avgpool_s8(const tme_pool_params_t *p, const int8_t *
             for (; c < ch; ++c) {
                 int32_t acc = 0;
                 for (int32_t fy = fy0; fy < fy1; ++fy) {
-                    for (int32_t fx = fx0; fx < fx1; ++fx) {
-                        acc += base[((fy - fy0) * in_w + fx - fx0) * ch + c];
+                    const int8_t *ip = base + (fy - fy0) * in_w * ch + c;
+                    for (int32_t fx = fx0; fx < fx1; ++fx, ip += ch) {
+                        acc += *ip;
                     }
                 }
                 out[c] = tme_avg_out(acc, count, lo, hi);
