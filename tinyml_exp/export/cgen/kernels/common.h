@@ -220,10 +220,9 @@ TME_INLINE int32_t tme_requant(int32_t acc, const tme_rq_t *q, int32_t mode, int
     return (int32_t)(p >> 32) >> q->sh;
 }
 
-/* Requantize + clamp one output; with `mode` a constant the form's branches fold away. */
+/* Requantize + clamp one output; with `mode` and the bounds constants the form's branches and
+ * the clamps that SSAT already does fold away (kernels instantiate the common cases). */
 TME_INLINE int8_t tme_rq_out(int32_t acc, const tme_rq_t *q, const int32_t mode, int32_t out_offset,
                              int32_t act_min, int32_t act_max) {
-    int32_t v = tme_sat8(tme_requant(acc, q, mode, out_offset));
-    v = v < act_min ? act_min : v;
-    return (int8_t)(v > act_max ? act_max : v);
+    return (int8_t)tme_clamp_s8(tme_requant(acc, q, mode, out_offset), act_min, act_max);
 }

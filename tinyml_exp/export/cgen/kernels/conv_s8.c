@@ -335,15 +335,14 @@ TME_INLINE void tme_conv_store(int8_t *out, int32_t i, int32_t y, const tme_conv
     out[i] = tme_rq_out(sum, add->rq, a->rq_mode, a->out_offset, a->act_min, a->act_max);
 }
 
-/* The parameters live in locals: every int8 store may alias them. `mode` is a constant in each of
- * the instances below. */
+/* The parameters live in locals: every int8 store may alias them. `mode` and the clamp bounds are
+ * constants in the common instances below (the rest pass them at run time). */
 TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                      uint32_t *scratch, int8_t *out, const int32_t mode,
-                                     const tme_conv_add_t *add) {
+                                     const int32_t lo, const int32_t hi, const tme_conv_add_t *add) {
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t out_c = p->out_c, k8 = p->k8, zp = p->out_offset;
-    const int32_t lo = p->act_min, hi = p->act_max;
     int8_t *stage = (int8_t *)(void *)(scratch + k8);
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
         const int two = pix + 1 < n_pix;
@@ -375,12 +374,15 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
 static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
                                           const uint32_t *wpk, const int32_t *bias,
                                           const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
-    if (p->rq_mode == TME_RQ_RELU) {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, NULL);
-    } else if (p->rq_mode == TME_RQ_SIGNED) {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, NULL);
+    const int32_t lo = p->act_min, hi = p->act_max;
+    if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, 127, NULL);
+    } else if (p->rq_mode == TME_RQ_RELU) {
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, hi, NULL);
+    } else if (p->rq_mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* no activation */
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, NULL);
     } else {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_REFERENCE, NULL);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, NULL);
     }
 }
 
@@ -390,9 +392,10 @@ static TME_UNUSED void tme_conv_im2col_add_s8(
     const tme_rq_t *rq, uint32_t *scratch, const tme_conv_add_params_t *ap, const int32_t *t_conv,
     const int32_t *t_skip, const tme_rq_t *add_rq, const int8_t *skip, int8_t *out) {
     const tme_conv_add_t add = {ap, t_conv, t_skip, add_rq, skip};
-    if (p->rq_mode == TME_RQ_SIGNED) { /* a conv before a residual ADD has no activation */
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, &add);
+    const int32_t lo = p->act_min, hi = p->act_max;
+    if (p->rq_mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* the usual: no activation */
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, &add);
     } else {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, &add);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, &add);
     }
 }

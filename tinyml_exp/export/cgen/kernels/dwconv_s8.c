@@ -64,9 +64,8 @@ TME_INLINE void tme_dw_taps(const tme_dw_params_t *p, const int8_t *in, const in
 
 TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, const uint32_t *wpk,
                                 const int32_t *bias, const tme_rq_t *rq, int8_t *pad, int8_t *out,
-                                const int32_t mode) {
+                                const int32_t mode, const int32_t lo, const int32_t hi) {
     const int32_t ch = p->ch, tap_pairs = p->tap_pairs, zp = p->out_offset;
-    const int32_t lo = p->act_min, hi = p->act_max;
     const int8_t *taps[TME_DW_MAX_TAPS];
     for (int32_t c = 0; c < ch; ++c) {
         pad[c] = (int8_t)p->pad_value;
@@ -97,11 +96,14 @@ static TME_UNUSED void tme_dwconv_s8(const tme_dw_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                      uint32_t *scratch, int8_t *out) {
     int8_t *pad = (int8_t *)(void *)scratch;
-    if (p->rq_mode == TME_RQ_RELU) {
-        tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_RELU);
+    const int32_t lo = p->act_min, hi = p->act_max;
+    if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
+        tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_RELU, lo, 127);
+    } else if (p->rq_mode == TME_RQ_RELU) {
+        tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_RELU, lo, hi);
     } else if (p->rq_mode == TME_RQ_SIGNED) {
-        tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_SIGNED);
+        tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_SIGNED, lo, hi);
     } else {
-        tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_REFERENCE);
+        tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_REFERENCE, lo, hi);
     }
 }
