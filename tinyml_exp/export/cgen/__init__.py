@@ -7,8 +7,10 @@ differ only in FULLY_CONNECTED requantization: TFLite's reference kernel (TF >= 
 roughly 1 value in 1,000. float32 models agree with TFLite to rounding.
 
 Weights and quantization constants are `const` arrays; every operator is one kernel call (a
-CONV_2D followed by a MAX_POOL_2D that tiles its output is one fused call, RESHAPE is free);
-activations live in one static buffer planned from tensor lifetimes.
+CONV_2D followed by a MAX_POOL_2D that tiles its output, or by the residual ADD that alone consumes
+it, is one fused call; RESHAPE is free); activations live in one static buffer planned from tensor
+lifetimes. The int8 kernels use the Cortex-M4 DSP instructions (SXTB16, SMLAD) when compiled for
+it and portable C giving the same integers elsewhere (benchmarks/c_backend_notes.md).
 """
 
 from __future__ import annotations

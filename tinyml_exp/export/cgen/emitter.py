@@ -11,7 +11,16 @@ from tinyml_exp.export.cgen.program import ConstArray, Params, Program, ScratchA
 from tinyml_exp.tflite_graph import Graph, Tensor
 
 # kernel files in the order they are pasted into model.c (common.h always comes first)
-KERNEL_SOURCES = ("conv_s8.c", "fc_s8.c", "pool_s8.c", "eltwise_s8.c", "mean_s8.c", "softmax_s8.c", "f32.c")
+KERNEL_SOURCES = (
+    "conv_s8.c",
+    "dwconv_s8.c",
+    "fc_s8.c",
+    "pool_s8.c",
+    "eltwise_s8.c",
+    "mean_s8.c",
+    "softmax_s8.c",
+    "f32.c",
+)
 _PREFIX = "tme_"
 _PER_LINE = {"int8_t": 24, "int32_t": 10, "uint32_t": 8, "float": 6, "double": 4, "tme_rq_t": 2}
 

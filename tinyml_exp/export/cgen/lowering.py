@@ -1,10 +1,10 @@
-"""Graph -> Program: operator dispatch, RESHAPE aliasing and CONV + MAX_POOL fusion."""
+"""Graph -> Program: operator dispatch, RESHAPE aliasing, CONV + MAX_POOL and CONV + ADD fusion."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-from tinyml_exp.export.cgen import ops_f32, ops_int8, ops_misc
+from tinyml_exp.export.cgen import ops_f32, ops_int8, ops_int8_conv, ops_misc
 from tinyml_exp.export.cgen.ops_common import PADDING_VALID, LowerContext, check_type, option
 from tinyml_exp.export.cgen.program import CGenError, Program, Step, UnsupportedOperatorError
 from tinyml_exp.tflite_graph import Graph, Operator
@@ -26,8 +26,8 @@ SUPPORTED_TYPES = ("FLOAT32", "INT8")
 
 # (opcode, activation type) -> lowering function; conv-likes also take the fused pool (or None)
 _LOWER = {
-    ("CONV_2D", "INT8"): ops_int8.lower_conv,
-    ("DEPTHWISE_CONV_2D", "INT8"): ops_int8.lower_conv,
+    ("CONV_2D", "INT8"): ops_int8_conv.lower_conv,
+    ("DEPTHWISE_CONV_2D", "INT8"): ops_int8_conv.lower_conv,
     ("CONV_2D", "FLOAT32"): ops_f32.lower_conv,
     ("DEPTHWISE_CONV_2D", "FLOAT32"): ops_f32.lower_conv,
     ("FULLY_CONNECTED", "INT8"): ops_int8.lower_fc,
@@ -75,6 +75,25 @@ def _fusable_pool(graph: Graph, op: Operator, consumers: dict[int, list[Operator
     return pool
 
 
+def _fusable_add(ctx: LowerContext, op: Operator, consumers: dict[int, list[Operator]]) -> Operator | None:
+    """The residual ADD that alone consumes this conv's output, if its other input already exists
+    (produced by an earlier operator or the graph input) and the conv takes the dual-MAC path."""
+    graph = ctx.graph
+    out = op.outputs[0]
+    users = consumers.get(out, [])
+    if len(users) != 1 or out in graph.outputs or users[0].opcode != "ADD" or len(users[0].inputs) != 2:
+        return None
+    add = users[0]
+    other = add.inputs[1] if add.inputs[0] == out else add.inputs[0]
+    if other == out:
+        return None
+    producer = next((o.index for o in graph.operators if other in o.outputs), -1)
+    if producer >= op.index or not ops_int8_conv.conv_add_fusable(ctx, op, add):
+        return None
+    _check_operator(graph, add)
+    return add
+
+
 def _check_io(graph: Graph) -> None:
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise CGenError(
@@ -107,10 +126,14 @@ def _lower_op(ctx: LowerContext, op: Operator, consumers: dict[int, list[Operato
     if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         return lower(ctx, op)
     pool = _fusable_pool(graph, op, consumers)
-    if pool is not None and kind == "INT8" and not ops_int8.conv_pool_fusable(ctx, op, pool):
+    if pool is not None and kind == "INT8" and not ops_int8_conv.conv_pool_fusable(ctx, op, pool):
         pool = None
     if pool is not None:
         fused.add(pool.index)
+    add = _fusable_add(ctx, op, consumers) if pool is None and kind == "INT8" else None
+    if add is not None:
+        fused.add(add.index)
+        return ops_int8_conv.lower_conv(ctx, op, None, add)
     return lower(ctx, op, pool)
 
 

@@ -1,4 +1,5 @@
-"""Lowering of int8 (full-integer) operators to kernel calls, with TFLite's Prepare arithmetic."""
+"""Lowering of int8 (full-integer) operators to kernel calls, with TFLite's Prepare arithmetic:
+requantization tables, ADD tables, FULLY_CONNECTED and pooling (convolutions: ops_int8_conv.py)."""
 
 from __future__ import annotations
 
@@ -10,31 +11,32 @@ from tinyml_exp.export.cgen import qmath
 from tinyml_exp.export.cgen.ops_common import (
     LowerContext,
     check_type,
-    conv_geometry,
     fc_shapes,
     fused_activation,
-    nhwc,
-    option,
     pool_geometry,
     scale_zp,
     unsupported,
 )
-from tinyml_exp.export.cgen.program import ScratchArg, Step, TensorArg, pack_int16_pairs
+from tinyml_exp.export.cgen.program import (
+    Params,
+    Step,
+    TensorArg,
+)
 from tinyml_exp.tflite_graph import Operator, Tensor
 
-_INT32_MAX = (1 << 31) - 1
+INT32_MAX = (1 << 31) - 1
 RQ_REFERENCE, RQ_RELU, RQ_SIGNED = 0, 1, 2  # tme_requant modes, see kernels/common.h
 
 
-def _in(t: int) -> TensorArg:
+def int8_in(t: int) -> TensorArg:
     return TensorArg(t, "int8_t")
 
 
-def _out(t: int) -> TensorArg:
+def int8_out(t: int) -> TensorArg:
     return TensorArg(t, "int8_t", writable=True)
 
 
-def _weights(op: Operator, w, axis: int, channels: int) -> np.ndarray:
+def filter_scales(op: Operator, w, axis: int, channels: int) -> np.ndarray:
     """Filter scales (per channel or per tensor); int8 weights must be symmetric."""
     q = w.quantization
     if q is None:
@@ -46,7 +48,7 @@ def _weights(op: Operator, w, axis: int, channels: int) -> np.ndarray:
     return q.scale
 
 
-def _bias(ctx: LowerContext, op: Operator, index: int, channels: int) -> np.ndarray:
+def bias_values(ctx: LowerContext, op: Operator, index: int, channels: int) -> np.ndarray:
     b = ctx.tensor(index)
     if b is None:
         return np.zeros(channels, dtype=np.int64)
@@ -79,187 +81,39 @@ def requant_table(
 
 
 @dataclass(frozen=True)
-class _Conv:
-    """Everything the int8 conv kernels need, derived once from the operator(s)."""
+class AddTables:
+    """An int8 ADD as two input tables and one requantization (see kernels/eltwise_s8.c)."""
 
-    op: Operator
-    x: Tensor
-    out: Tensor  # the pool output when a max-pool is fused
-    depthwise: bool
-    in_hwc: tuple[int, int, int]
-    out_hwc: tuple[int, int, int]  # of the conv, before pooling
-    k_hw: tuple[int, int]
-    stride: tuple[int, int]
-    dil: tuple[int, int]
-    pad: tuple[int, int]
-    pool_hw: tuple[int, int]
-    zp_in: int
-    zp_out: int
+    tables: tuple[list[int], list[int]]  # per input, in the ADD's input order
+    mode: int
+    rq: list[tuple[int, int, int]]
+    out_offset: int
     act: tuple[int, int]
-    weights: np.ndarray  # int64 copy of the filter
-    bias: np.ndarray  # int64, zeros when the model has none
-    mults: list[int]
-    shifts: list[int]
-    ops: tuple[int, ...]
-    label: str
 
-    @property
-    def macs(self) -> int:
-        (oh, ow, oc), (kh, kw) = self.out_hwc, self.k_hw
-        return oh * ow * oc * kh * kw * (1 if self.depthwise else self.in_hwc[2])
-
-    def step(self, kernel: str, args: tuple, scratch_bytes: int = 0) -> Step:
-        return Step(kernel, "conv_s8.c", self.ops, self.label, (*args, _out(self.out.index)), (self.x.index,),
-                    self.out.index, macs=self.macs, scratch_bytes=scratch_bytes)  # fmt: skip
+    def params(self, ctx: LowerContext, ctype: str, **extra: int) -> Params:
+        fields = {**extra, "out_offset": self.out_offset, "act_min": self.act[0], "act_max": self.act[1]}
+        return ctx.params(ctype, {**fields, "rq_mode": self.mode})
 
 
-def _conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> _Conv:
+def add_tables(ctx: LowerContext, op: Operator) -> AddTables:
+    """TFLite's int8 ADD Prepare (qmath.add_params), tabulated; raises for unsupported operands."""
     g = ctx.graph
-    x, w, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    check_type(op, w, ("INT8",), "weights")
-    depthwise = op.opcode == "DEPTHWISE_CONV_2D"
-    in_hwc, out_hwc = nhwc(op, x, "input"), nhwc(op, y, "output")
-    k_hw = (w.shape[1], w.shape[2])
-    stride, dil, pad = conv_geometry(op, in_hwc[:2], k_hw, out_hwc[:2])
-    s_in, zp_in = scale_zp(op, x, "input")
-    s_out, zp_out = scale_zp(op, y, "output")
-    f_scales = _weights(op, w, 3 if depthwise else 0, out_hwc[2])
-    mults, shifts = qmath.channel_multipliers(s_in, f_scales, s_out, out_hwc[2])
-    act = qmath.activation_range_int8(fused_activation(op), s_out, zp_out)
-    pool_hw, out = (1, 1), y
-    if pool is not None:
-        pool_hw = (int(option(pool, "filterHeight")), int(option(pool, "filterWidth")))
-        out = g.tensor(pool.outputs[0])
-        p_min, p_max = qmath.activation_range_int8(fused_activation(pool), s_out, zp_out)
-        act = (max(act[0], p_min), min(act[1], p_max))
-    return _Conv(
-        op=op, x=x, out=out, depthwise=depthwise, in_hwc=in_hwc, out_hwc=out_hwc, k_hw=k_hw, stride=stride,
-        dil=dil, pad=pad, pool_hw=pool_hw, zp_in=zp_in, zp_out=zp_out, act=act,
-        weights=w.data.astype(np.int64), bias=_bias(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, out_hwc[2]),
-        mults=mults, shifts=shifts, ops=(op.index,) + ((pool.index,) if pool is not None else ()),
-        label=op.opcode + ("+MAX_POOL_2D" if pool is not None else ""),
-    )  # fmt: skip
-
-
-def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> Step:
-    """CONV_2D / DEPTHWISE_CONV_2D, optionally with a fused non-overlapping MAX_POOL_2D."""
-    cv = _conv(ctx, op, pool)
-    (in_h, in_w, in_c), (out_h, out_w, _) = cv.in_hwc, cv.out_hwc
-    if (
-        not cv.depthwise
-        and cv.pool_hw == (2, 2)
-        and in_c == 1
-        and cv.k_hw == (3, 3)
-        and cv.stride == cv.dil == (1, 1)
-        and cv.pad == (0, 0)
-        and (out_h, out_w) == (in_h - 2, in_w - 2)
-    ):
-        return _lower_c1k3p2(ctx, cv)
-    if not cv.depthwise and cv.pool_hw == (1, 1) and cv.dil == (1, 1):
-        return _lower_im2col(ctx, cv)
-    return _lower_reference(ctx, cv)
-
-
-def _lower_c1k3p2(ctx: LowerContext, cv: _Conv) -> Step:
-    """1 input channel, 3 x 3, fused 2 x 2 max-pool: 5 int16-pair weight words per channel
-    (A0 A1 A2 M01 M2, see conv_s8.c); input offset folded into the bias (no padding taps)."""
-    k = cv.weights[:, :, :, 0]
-    out_c = k.shape[0]
-    wpk: list[int] = []
-    for wc in k:
-        wpk += pack_int16_pairs(
-            [wc[0, 0], wc[1, 0], wc[2, 0], wc[0, 1], wc[2, 1]],
-            [wc[0, 2], wc[1, 2], wc[2, 2], wc[1, 1], 0],
-        )
-    bias = cv.bias + (-cv.zp_in) * k.reshape(out_c, -1).sum(axis=1)
-    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=bias)
-    params = ctx.params(
-        "tme_c1k3p2_params_t",
-        {
-            "in_w": cv.in_hwc[1], "out_c": out_c, "pooled_h": cv.out_hwc[0] // 2, "pooled_w": cv.out_hwc[1] // 2,
-            "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode, "out_offset": cv.zp_out,
-        },
-    )  # fmt: skip
-    args = (
-        params,
-        _in(cv.x.index),
-        ctx.const("weights", "uint32_t", wpk),
-        ctx.const("requant", "tme_rq_t", rq),
-    )
-    return cv.step("tme_conv_c1k3p2_s8", args)
-
-
-def _lower_im2col(ctx: LowerContext, cv: _Conv) -> Step:
-    """Dual-MAC path: weights as [out_c][k4] int8 words, taps padded with zeros to a multiple of 4."""
-    (in_h, in_w, in_c), (out_h, out_w, out_c) = cv.in_hwc, cv.out_hwc
-    taps = cv.k_hw[0] * cv.k_hw[1] * in_c
-    k4 = (taps + 3) // 4 * 4
-    wpad = np.zeros((out_c, k4), dtype=np.int8)
-    wpad[:, :taps] = cv.weights.reshape(out_c, taps)
-    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
-    params = ctx.params(
-        "tme_conv_im2col_params_t",
-        {
-            "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
-            "k_h": cv.k_hw[0], "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1],
-            "pad_h": cv.pad[0], "pad_w": cv.pad[1], "k4": k4, "in_offset": -cv.zp_in, "out_offset": cv.zp_out,
-            "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode,
-        },
-    )  # fmt: skip
-    args = (
-        params,
-        _in(cv.x.index),
-        ctx.const("weights", "uint32_t", wpad.view("<u4").reshape(-1)),
-        ctx.const("bias", "int32_t", cv.bias),
-        ctx.const("requant", "tme_rq_t", rq),
-        ScratchArg(),
-    )
-    return cv.step("tme_conv_im2col_s8", args, scratch_bytes=k4 * 2)
-
-
-def _lower_reference(ctx: LowerContext, cv: _Conv) -> Step:
-    """Depthwise, dilated or pooled convolutions: the reference loop order, requantized literally."""
-    (in_h, in_w, in_c), (out_h, out_w, out_c) = cv.in_hwc, cv.out_hwc
-    params = ctx.params(
-        "tme_conv_params_t",
-        {
-            "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
-            "k_h": cv.k_hw[0], "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1],
-            "dil_h": cv.dil[0], "dil_w": cv.dil[1], "pad_h": cv.pad[0], "pad_w": cv.pad[1],
-            "depth_multiplier": out_c // in_c if cv.depthwise else 0,
-            "pool_h": cv.pool_hw[0], "pool_w": cv.pool_hw[1],
-            "in_offset": -cv.zp_in, "out_offset": cv.zp_out, "act_min": cv.act[0], "act_max": cv.act[1],
-        },
-    )  # fmt: skip
-    args = (
-        params,
-        _in(cv.x.index),
-        ctx.const("weights", "int8_t", cv.weights),
-        ctx.const("bias", "int32_t", cv.bias),
-        ctx.const("mult", "int32_t", cv.mults),
-        ctx.const("shift", "int32_t", cv.shifts),
-    )
-    return cv.step("tme_conv_s8", args)
-
-
-def conv_pool_fusable(ctx: LowerContext, conv: Operator, pool: Operator) -> bool:
-    """Max-pool after conv can take the max of raw accumulators when requantization is monotonic:
-    non-negative multipliers and a left shift that cannot overflow int32."""
-    g = ctx.graph
-    y, p = g.tensor(conv.outputs[0]), g.tensor(pool.outputs[0])
-    if y.quantization is None or p.quantization is None:
-        return False
-    if scale_zp(pool, y, "input") != scale_zp(pool, p, "output"):
-        return False
-    x, w = g.tensor(conv.inputs[0]), g.tensor(conv.inputs[1])
-    s_in, zp_in = scale_zp(conv, x, "input")
-    mults, shifts = qmath.channel_multipliers(s_in, w.quantization.scale, scale_zp(conv, y, "output")[0],
-                                              y.shape[-1])  # fmt: skip
-    taps = np.abs(w.data.astype(np.int64)).reshape(w.shape[0], -1).sum(axis=1).max()
-    bound = int(taps) * (128 + abs(zp_in))
-    if len(conv.inputs) > 2 and conv.inputs[2] >= 0:
-        bound += int(np.abs(g.tensor(conv.inputs[2]).data.astype(np.int64)).max())
-    return min(mults) >= 0 and all((bound << max(s, 0)) <= _INT32_MAX for s in shifts)
+    a, b, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
+    if a.shape != y.shape or b.shape != y.shape:
+        raise unsupported(op, f"with broadcasting {list(a.shape)} + {list(b.shape)}")
+    if a.is_constant or b.is_constant:
+        raise unsupported(op, "with a constant operand")
+    (s1, z1), (s2, z2) = scale_zp(op, a, "input"), scale_zp(op, b, "input")
+    s_out, z_out = scale_zp(op, y, "output")
+    try:
+        ap = qmath.add_params(s1, s2, s_out)
+    except ValueError as e:
+        raise unsupported(op, f"with scales {s1:g} + {s2:g} -> {s_out:g}") from e
+    act = qmath.activation_range_int8(fused_activation(op), s_out, z_out)
+    t1 = qmath.add_input_table(-z1, ap.left_shift, ap.in1_mult, ap.in1_shift)
+    t2 = qmath.add_input_table(-z2, ap.left_shift, ap.in2_mult, ap.in2_shift)
+    mode, rq = requant_table([ap.out_mult], [ap.out_shift], z_out, act[0], bias_in_c=None)
+    return AddTables((t1, t2), mode, rq, z_out, act)
 
 
 def _fc_weight_zero_point(op: Operator, w: Tensor, out_n: int) -> int:
@@ -277,7 +131,7 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
     s_in, zp_in = scale_zp(op, x, "input")
     s_out, zp_out = scale_zp(op, y, "output")
     w_zp = _fc_weight_zero_point(op, w, out_n)
-    bias = _bias(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, out_n)
+    bias = bias_values(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, out_n)
     mults, shifts = qmath.channel_multipliers(s_in, w.quantization.scale, s_out, out_n)
     act_min, act_max = qmath.activation_range_int8(fused_activation(op), s_out, zp_out)
     use_double = ctx.reference == "tflite"
@@ -293,25 +147,25 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
         ctx.const("mult", "int32_t", mults),
         ctx.const("shift", "int32_t", shifts),
         ctx.const("scale", "double", scales) if scales is not None else "NULL",
-        _out(y.index),
+        int8_out(y.index),
     )
     if in_n % 4 == 0 and w_zp == 0:
         # word k of a pass = 4 consecutive weights of one row; input offset folded into the bias
         words = wq.astype(np.int8).reshape(out_n // group, group, in_n // 4, 4).transpose(0, 2, 1, 3)
         wpk = np.ascontiguousarray(words).view("<u4").reshape(-1)
         bias_f = bias + (-zp_in) * wq.sum(axis=1)
-        if np.abs(bias_f).max(initial=0) > _INT32_MAX:
+        if np.abs(bias_f).max(initial=0) > INT32_MAX:
             raise unsupported(op, "with a bias that overflows int32 after folding the input offset")
         args = (
             params,
-            _in(x.index),
+            int8_in(x.index),
             ctx.const("weights", "uint32_t", wpk),
             ctx.const("bias", "int32_t", bias_f),
         )
         return Step("tme_fc_packed_s8", "fc_s8.c", (op.index,), op.opcode, args + tail, (x.index,), y.index,
                     macs=in_n * out_n)  # fmt: skip
     has_bias = len(op.inputs) > 2 and op.inputs[2] >= 0
-    args = (params, _in(x.index), ctx.const("weights", "int8_t", wq),
+    args = (params, int8_in(x.index), ctx.const("weights", "int8_t", wq),
             ctx.const("bias", "int32_t", bias) if has_bias else "NULL")  # fmt: skip
     return Step("tme_fc_s8", "fc_s8.c", (op.index,), op.opcode, args + tail, (x.index,), y.index,
                 macs=in_n * out_n)  # fmt: skip
@@ -326,5 +180,9 @@ def lower_pool(ctx: LowerContext, op: Operator) -> Step:
     s_out, zp_out = scale_zp(op, y, "output")
     act_min, act_max = qmath.activation_range_int8(fused_activation(op), s_out, zp_out)
     params = ctx.params("tme_pool_params_t", {**geometry, "act_min": act_min, "act_max": act_max})
-    return Step("tme_pool_s8", "pool_s8.c", (op.index,), op.opcode, (params, _in(x.index), _out(y.index)),
+    # SIMD average when a window's sum fits 16-bit lanes (<= 256 taps)
+    kernel = (
+        "tme_avgpool_s8" if geometry["is_avg"] and geometry["f_h"] * geometry["f_w"] <= 256 else "tme_pool_s8"
+    )
+    return Step(kernel, "pool_s8.c", (op.index,), op.opcode, (params, int8_in(x.index), int8_out(y.index)),
                 (x.index,), y.index)  # fmt: skip

@@ -14,6 +14,7 @@ from tinyml_exp.export.cgen.ops_common import (
     scale_zp,
     unsupported,
 )
+from tinyml_exp.export.cgen.ops_int8 import add_tables
 from tinyml_exp.export.cgen.program import Step, TensorArg
 from tinyml_exp.tflite_graph import Operator
 
@@ -31,36 +32,22 @@ def _out(ctx: LowerContext, t: int) -> TensorArg:
 def lower_add(ctx: LowerContext, op: Operator) -> Step:
     g = ctx.graph
     a, b, y = g.tensor(op.inputs[0]), g.tensor(op.inputs[1]), g.tensor(op.outputs[0])
-    if a.shape != y.shape or b.shape != y.shape:
-        raise unsupported(op, f"with broadcasting {list(a.shape)} + {list(b.shape)}")
-    if a.is_constant or b.is_constant:
-        raise unsupported(op, "with a constant operand")
-    act = fused_activation(op)
     args_io = (_in(ctx, a.index), _in(ctx, b.index), _out(ctx, y.index))
     if y.type_name == "FLOAT32":
-        lo, hi = qmath.activation_range_float(act)
+        if a.shape != y.shape or b.shape != y.shape:
+            raise unsupported(op, f"with broadcasting {list(a.shape)} + {list(b.shape)}")
+        if a.is_constant or b.is_constant:
+            raise unsupported(op, "with a constant operand")
+        lo, hi = qmath.activation_range_float(fused_activation(op))
         params = ctx.params("tme_add_f32_params_t", {"n": y.num_elements, "act_min": lo, "act_max": hi})
         return Step("tme_add_f32", "f32.c", (op.index,), op.opcode, (params, *args_io), (a.index, b.index),
                     y.index, in_place=True)  # fmt: skip
-    (s1, z1), (s2, z2) = scale_zp(op, a, "input"), scale_zp(op, b, "input")
-    s_out, z_out = scale_zp(op, y, "output")
-    try:
-        ap = qmath.add_params(s1, s2, s_out)
-    except ValueError as e:
-        raise unsupported(op, f"with scales {s1:g} + {s2:g} -> {s_out:g}") from e
-    lo, hi = qmath.activation_range_int8(act, s_out, z_out)
-    params = ctx.params(
-        "tme_add_params_t",
-        {
-            "n": y.num_elements, "left_shift": ap.left_shift,
-            "in1_offset": -z1, "in1_mult": ap.in1_mult, "in1_shift": ap.in1_shift,
-            "in2_offset": -z2, "in2_mult": ap.in2_mult, "in2_shift": ap.in2_shift,
-            "out_offset": z_out, "out_mult": ap.out_mult, "out_shift": ap.out_shift,
-            "act_min": lo, "act_max": hi,
-        },
-    )  # fmt: skip
-    return Step("tme_add_s8", "eltwise_s8.c", (op.index,), op.opcode, (params, *args_io), (a.index, b.index),
-                y.index, in_place=True)  # fmt: skip
+    at = add_tables(ctx, op)
+    tables = (ctx.const("add_t1", "int32_t", at.tables[0]), ctx.const("add_t2", "int32_t", at.tables[1]),
+              ctx.const("requant", "tme_rq_t", at.rq))  # fmt: skip
+    params = at.params(ctx, "tme_add_table_params_t", n=y.num_elements)
+    return Step("tme_add_table_s8", "eltwise_s8.c", (op.index,), op.opcode, (params, *tables, *args_io),
+                (a.index, b.index), y.index, in_place=True)  # fmt: skip
 
 
 def lower_mean(ctx: LowerContext, op: Operator) -> Step:

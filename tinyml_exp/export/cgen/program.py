@@ -85,6 +85,7 @@ class Step:
     inputs: tuple[int, ...]  # arena tensors read
     output: int  # arena tensor written
     in_place: bool = False  # element i of the output depends only on element i of the inputs
+    in_place_input: int | None = None  # or: only this input's element i (read before it is written)
     macs: int = 0
     scratch_bytes: int = 0  # working memory live during this step only
 
@@ -144,9 +145,11 @@ class Program:
         size = {t: self.tensor_bytes[t] for t in first}
         for i, step in enumerate(self.steps):
             out = self.root(step.output)
-            if not step.in_place:
+            shareable = step.inputs if step.in_place else (step.in_place_input,)
+            others = [self.root(t) for t in step.inputs if t != step.in_place_input]
+            if shareable == (None,) or (not step.in_place and self.root(step.in_place_input) in others):
                 continue
-            for t in step.inputs:
+            for t in shareable:
                 buf = self.buffer_of[self.root(t)]
                 # reuse an input that dies at this step (never the graph output, which lives on)
                 dies_here = span[buf][1] == i and buf != self.buffer_of[self.root(self.output_tensor)]

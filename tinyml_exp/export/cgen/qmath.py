@@ -120,6 +120,28 @@ def add_params(scale1: float, scale2: float, out_scale: float) -> AddParams:
     return AddParams(left_shift, in1[0], in1[1], in2[0], in2[1], out[0], out[1])
 
 
+def srdhm(a: int, b: int) -> int:
+    """`SaturatingRoundingDoublingHighMul` on int32 values (floor form, see kernels/common.h)."""
+    if a == b == -(1 << 31):
+        return (1 << 31) - 1
+    return (a * b + (1 << 30)) >> 31
+
+
+def rdbpot(x: int, exponent: int) -> int:
+    """`RoundingDivideByPOT`: x / 2^exponent rounded half away from zero."""
+    mask = (1 << exponent) - 1
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if (x & mask) > threshold else 0)
+
+
+def add_input_table(offset: int, left_shift: int, mult: int, shift: int) -> list[int]:
+    """The rescaled ADD input term for every int8 x (-128..127), as reference_integer_ops::Add
+    computes it: MultiplyByQuantizedMultiplierSmallerThanOneExp((x + offset) << left_shift)."""
+    if shift > 0:
+        raise ValueError("ADD input multiplier >= 1")
+    return [rdbpot(srdhm((x + offset) * (1 << left_shift), mult), -shift) for x in range(-128, 128)]
+
+
 @dataclass(frozen=True)
 class SoftmaxParams:
     mult: int

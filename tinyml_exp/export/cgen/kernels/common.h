@@ -107,6 +107,15 @@ TME_INLINE int32_t tme_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     return __smlatt((int32_t)a, (int32_t)b, acc);
 }
 TME_INLINE int32_t tme_sat8(int32_t v) { return __ssat(v, 8); }
+/* acc + bytes 0 and 2 (1 and 3 for ror8) of x, sign-extended, in two 16-bit lanes */
+TME_INLINE uint32_t tme_sxtab16(uint32_t acc, uint32_t x) {
+    return (uint32_t)__sxtab16((int32_t)acc, (int32_t)x);
+}
+TME_INLINE uint32_t tme_sxtab16_ror8(uint32_t acc, uint32_t x) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
 TME_INLINE uint32_t tme_sadd16(uint32_t a, uint32_t b) {
     return (uint32_t)__sadd16((int32_t)a, (int32_t)b);
 }
@@ -147,6 +156,14 @@ TME_INLINE int32_t tme_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     return acc + tme_hi16(a) * tme_hi16(b);
 }
 TME_INLINE int32_t tme_sat8(int32_t v) { return v < -128 ? -128 : (v > 127 ? 127 : v); }
+TME_INLINE uint32_t tme_sxtab16(uint32_t acc, uint32_t x) {
+    const uint32_t e = tme_sxtb16(x);
+    const uint32_t lo = (uint32_t)(tme_lo16(acc) + tme_lo16(e)) & 0xFFFFu;
+    return lo | ((uint32_t)(tme_hi16(acc) + tme_hi16(e)) << 16);
+}
+TME_INLINE uint32_t tme_sxtab16_ror8(uint32_t acc, uint32_t x) {
+    return tme_sxtab16(acc, (x >> 8) | (x << 24));
+}
 TME_INLINE uint32_t tme_sadd16(uint32_t a, uint32_t b) {
     const uint32_t lo = (uint32_t)(tme_lo16(a) + tme_lo16(b)) & 0xFFFFu;
     return lo | ((uint32_t)(tme_hi16(a) + tme_hi16(b)) << 16);
@@ -201,4 +218,11 @@ TME_INLINE int32_t tme_requant(int32_t acc, const tme_rq_t *q, int32_t mode, int
         p -= (int64_t)(acc < 0) << 31;
     }
     return (int32_t)(p >> 32) >> q->sh;
+}
+
+/* Requantize + clamp one output; with `mode` and the bounds constants the form's branches and
+ * the clamps that SSAT already does fold away (kernels instantiate the common cases). */
+TME_INLINE int8_t tme_rq_out(int32_t acc, const tme_rq_t *q, const int32_t mode, int32_t out_offset,
+                             int32_t act_min, int32_t act_max) {
+    return (int8_t)tme_clamp_s8(tme_requant(acc, q, mode, out_offset), act_min, act_max);
 }

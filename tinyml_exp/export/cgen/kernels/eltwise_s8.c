@@ -1,25 +1,38 @@
 /* ---- tme eltwise_s8: int8 ADD and int8 -> int8 QUANTIZE (requantize) ----------------------------
  * ADD follows reference_integer_ops::Add: both inputs are shifted left by 20 bits, scaled to twice
  * the larger input scale with MultiplyByQuantizedMultiplierSmallerThanOneExp, summed and scaled
- * to the output. Element i is read before element i is written, so the output may share the
- * buffer of an input that dies here (the generator plans it in place).
+ * to the output.
  */
+/* ADD from tables: each input's rescaled term MultiplyByQuantizedMultiplierSmaller-
+ * ThanOneExp((x + offset) << left_shift, m, shift) depends on one int8 value only, so the generator
+ * tabulates both (t1[x], t2[x] for x in -128..127, computed with the reference's integer
+ * arithmetic) and the kernel adds two table entries and requantizes the sum once (tme_requant,
+ * one of its exact forms). Element i is read before element i is written (in place is fine). */
 typedef struct {
-    int32_t n, left_shift;
-    int32_t in1_offset, in1_mult, in1_shift;
-    int32_t in2_offset, in2_mult, in2_shift;
-    int32_t out_offset, out_mult, out_shift, act_min, act_max;
-} tme_add_params_t;
+    int32_t n, out_offset, act_min, act_max, rq_mode;
+} tme_add_table_params_t;
 
-static TME_UNUSED void tme_add_s8(const tme_add_params_t *p, const int8_t *a, const int8_t *b,
-                                  int8_t *out) {
-    for (int32_t i = 0; i < p->n; ++i) {
-        const int32_t x = (int32_t)((uint32_t)(a[i] + p->in1_offset) << p->left_shift);
-        const int32_t y = (int32_t)((uint32_t)(b[i] + p->in2_offset) << p->left_shift);
-        const int32_t sx = tme_mbqm(x, p->in1_mult, p->in1_shift);
-        const int32_t sy = tme_mbqm(y, p->in2_mult, p->in2_shift);
-        const int32_t v = tme_mbqm(sx + sy, p->out_mult, p->out_shift) + p->out_offset;
-        out[i] = (int8_t)tme_clamp(v, p->act_min, p->act_max);
+TME_INLINE void tme_add_table_body(const tme_add_table_params_t *p, const int32_t *t1,
+                                   const int32_t *t2, const tme_rq_t *rq, const int8_t *a,
+                                   const int8_t *b, int8_t *out, const int32_t mode) {
+    const int32_t n = p->n, zp = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const tme_rq_t q = *rq;
+    t1 += 128;
+    t2 += 128;
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = tme_rq_out(t1[a[i]] + t2[b[i]], &q, mode, zp, lo, hi);
+    }
+}
+
+static TME_UNUSED void tme_add_table_s8(const tme_add_table_params_t *p, const int32_t *t1,
+                                        const int32_t *t2, const tme_rq_t *rq, const int8_t *a,
+                                        const int8_t *b, int8_t *out) {
+    if (p->rq_mode == TME_RQ_RELU) {
+        tme_add_table_body(p, t1, t2, rq, a, b, out, TME_RQ_RELU);
+    } else if (p->rq_mode == TME_RQ_SIGNED) {
+        tme_add_table_body(p, t1, t2, rq, a, b, out, TME_RQ_SIGNED);
+    } else {
+        tme_add_table_body(p, t1, t2, rq, a, b, out, TME_RQ_REFERENCE);
     }
 }
 

@@ -72,6 +72,66 @@ TME_INLINE void tme_fc_pass(const int8_t *in, int32_t in_n, const uint32_t *wp, 
     }
 }
 
+#if defined(TME_DSP)
+/* Passes of 4 and 5 rows written out (GCC spills an accumulator and reloads the loop bound):
+ * per 4 inputs one load + 2 SXTB16 of x, then per 2 rows one LDRD of their weight words, 4 SXTB16
+ * and 4 SMLAD. Registers are fixed (as in conv_s8.c's tme_dot_2x2); the loop stays in C. */
+#define TME_FC_X "ldr r1, [%[x]], #4\n\tsxtb16 r2, r1\n\tsxtb16 r3, r1, ror #8\n\t"
+#define TME_FC_ROW(A, REG)                                                                         \
+    "sxtb16 lr, " REG "\n\tsxtb16 " REG ", " REG ", ror #8\n\t"                                  \
+    "smlad %[" A "], r2, lr, %[" A "]\n\tsmlad %[" A "], r3, " REG ", %[" A "]\n\t"
+#define TME_FC_ROW2(A, B) "ldrd r0, r1, [%[w]], #8\n\t" TME_FC_ROW(A, "r0") TME_FC_ROW(B, "r1")
+#define TME_FC_ROW1(A) "ldr r0, [%[w]], #4\n\t" TME_FC_ROW(A, "r0")
+
+TME_INLINE int tme_fc_pass_dsp(const int8_t *in, int32_t in_n, const uint32_t *wp, int32_t *acc,
+                               const int32_t group) {
+    if (group != 4 && group != 5) {
+        return 0;
+    }
+    register int32_t a0 __asm__("r8") = acc[0];
+    register int32_t a1 __asm__("r9") = acc[1];
+    register int32_t a2 __asm__("r10") = acc[2];
+    register int32_t a3 __asm__("r11") = acc[3];
+    register int32_t a4 __asm__("r12") = group == 5 ? acc[4] : 0;
+    register const uint32_t *w __asm__("r4") = wp;
+    register const int8_t *x __asm__("r5") = in;
+    const int8_t *const end = in + in_n;
+    do {
+        if (group == 5) {
+            __asm__(TME_FC_X TME_FC_ROW2("a0", "a1") TME_FC_ROW2("a2", "a3") TME_FC_ROW1("a4")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),
+                      [w] "+r"(w), [x] "+r"(x)
+                    :
+                    : "r0", "r1", "r2", "r3", "lr", "memory");
+        } else {
+            __asm__(TME_FC_X TME_FC_ROW2("a0", "a1") TME_FC_ROW2("a2", "a3")
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
+                      [x] "+r"(x)
+                    :
+                    : "r0", "r1", "r2", "r3", "lr", "memory");
+        }
+    } while (x != end);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    if (group == 5) {
+        acc[4] = a4;
+    }
+    return 1;
+}
+#else
+TME_INLINE int tme_fc_pass_dsp(const int8_t *in, int32_t in_n, const uint32_t *wp, int32_t *acc,
+                               const int32_t group) {
+    (void)in;
+    (void)in_n;
+    (void)wp;
+    (void)acc;
+    (void)group;
+    return 0;
+}
+#endif
+
 static TME_UNUSED void tme_fc_packed_s8(const tme_fc_params_t *p, const int8_t *in,
                                         const uint32_t *wpk, const int32_t *bias,
                                         const int32_t *mult, const int32_t *shift,
@@ -88,10 +148,14 @@ static TME_UNUSED void tme_fc_packed_s8(const tme_fc_params_t *p, const int8_t *
                 tme_fc_pass(in, p->in_n, wpk, acc, 6);
                 break;
             case 5:
-                tme_fc_pass(in, p->in_n, wpk, acc, 5);
+                if (!tme_fc_pass_dsp(in, p->in_n, wpk, acc, 5)) {
+                    tme_fc_pass(in, p->in_n, wpk, acc, 5);
+                }
                 break;
             case 4:
-                tme_fc_pass(in, p->in_n, wpk, acc, 4);
+                if (!tme_fc_pass_dsp(in, p->in_n, wpk, acc, 4)) {
+                    tme_fc_pass(in, p->in_n, wpk, acc, 4);
+                }
                 break;
             case 3:
                 tme_fc_pass(in, p->in_n, wpk, acc, 3);

@@ -1,0 +1,143 @@
+"""Tiny int8 `.tflite` models of one or two layers, written with the flatbuffer schema (no TensorFlow),
+for the kernel exactness tests: random int8 weights, per-channel scales, zero points != 0, odd
+channel counts. Every model has one int8 input and one int8 output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+INT32, INT8 = 2, 9
+SAME, VALID = 0, 1
+RELU, RELU6 = 1, 3
+
+
+@dataclass
+class Int8Builder:
+    rng: np.random.Generator
+    tensors: list = field(default_factory=list)
+    buffers: list = field(default_factory=list)
+    operators: list = field(default_factory=list)
+    opcodes: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from ai_edge_litert import schema_py_generated as s
+
+        self.s = s
+        self.buffers.append(s.BufferT())
+
+    def tensor(self, shape, type_code=INT8, data=None, scale=None, zp=None, axis: int = 0) -> int:
+        s = self.s
+        t = s.TensorT()
+        t.shape, t.type, t.name, t.buffer = list(shape), type_code, f"t{len(self.tensors)}", 0
+        if data is not None:
+            b = s.BufferT()
+            b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
+            self.buffers.append(b)
+            t.buffer = len(self.buffers) - 1
+        if scale is not None:
+            q = s.QuantizationParametersT()
+            q.scale = [float(v) for v in np.atleast_1d(scale)]
+            q.zeroPoint = [int(v) for v in np.atleast_1d(zp if zp is not None else 0)]
+            q.quantizedDimension = axis
+            t.quantization = q
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def activation(self, shape, scale: float | None = None, zp: int | None = None) -> int:
+        scale = float(self.rng.uniform(0.01, 0.05)) if scale is None else scale
+        zp = int(self.rng.integers(-40, 40)) if zp is None else zp
+        return self.tensor(shape, scale=np.float32(scale), zp=zp)
+
+    def op(self, name: str, inputs, outputs, options, options_type: int) -> None:
+        code = getattr(self.s.BuiltinOperator, name)
+        if code not in self.opcodes:
+            opcode = self.s.OperatorCodeT()
+            opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = code, min(code, 127), 1
+            self.opcodes[code] = (len(self.opcodes), opcode)
+        op = self.s.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = self.opcodes[code][0], list(inputs), list(outputs)
+        op.builtinOptionsType, op.builtinOptions = options_type, options
+        self.operators.append(op)
+
+    def _filter(self, shape, channels: int, axis: int, in_scale: float, taps: int):
+        w = self.rng.integers(-127, 128, size=shape, dtype=np.int8)
+        w_scale = self.rng.uniform(0.5, 2.0, channels).astype(np.float32) / (127 * np.sqrt(taps))
+        wt = self.tensor(shape, data=w, scale=w_scale, zp=np.zeros(channels, np.int64), axis=axis)
+        b_scale = np.float32(in_scale) * w_scale
+        bias = np.round(self.rng.normal(0, 0.3, channels) / b_scale).astype(np.int32)
+        bt = self.tensor((channels,), INT32, data=bias, scale=b_scale, zp=np.zeros(channels, np.int64))
+        return wt, bt
+
+    def conv(self, x: int, out_c: int, k: tuple[int, int], stride: int = 1, padding: int = SAME,
+             act: int = 0, depthwise: bool = False, out_scale: float | None = None) -> int:  # fmt: skip
+        s = self.s
+        _, h, w, in_c = self.tensors[x].shape
+        in_scale = self.tensors[x].quantization.scale[0]
+        oh, ow = ((h + stride - 1) // stride, (w + stride - 1) // stride) if padding == SAME else (
+            (h - k[0]) // stride + 1, (w - k[1]) // stride + 1)  # fmt: skip
+        if depthwise:
+            wt, bt = self._filter((1, *k, out_c), out_c, 3, in_scale, k[0] * k[1])
+            opt = s.DepthwiseConv2DOptionsT()
+            opt.depthMultiplier = out_c // in_c
+            name, otype = "DEPTHWISE_CONV_2D", s.BuiltinOptions.DepthwiseConv2DOptions
+        else:
+            wt, bt = self._filter((out_c, *k, in_c), out_c, 0, in_scale, k[0] * k[1] * in_c)
+            opt, name, otype = s.Conv2DOptionsT(), "CONV_2D", s.BuiltinOptions.Conv2DOptions
+        opt.padding, opt.strideH, opt.strideW, opt.fusedActivationFunction = padding, stride, stride, act
+        opt.dilationHFactor = opt.dilationWFactor = 1
+        y = self.activation((1, oh, ow, out_c), out_scale)
+        self.op(name, [x, wt, bt], [y], opt, otype)
+        return y
+
+    def fully_connected(self, x: int, out_n: int, act: int = 0) -> int:
+        s = self.s
+        in_n = int(np.prod(self.tensors[x].shape))
+        wt, bt = self._filter((out_n, in_n), out_n, 0, self.tensors[x].quantization.scale[0], in_n)
+        opt = s.FullyConnectedOptionsT()
+        opt.fusedActivationFunction = act
+        y = self.activation((1, out_n))
+        self.op("FULLY_CONNECTED", [x, wt, bt], [y], opt, s.BuiltinOptions.FullyConnectedOptions)
+        return y
+
+    def add(self, a: int, b: int, act: int = 0) -> int:
+        s = self.s
+        opt = s.AddOptionsT()
+        opt.fusedActivationFunction = act
+        y = self.activation(self.tensors[a].shape)
+        self.op("ADD", [a, b], [y], opt, s.BuiltinOptions.AddOptions)
+        return y
+
+    def avg_pool(self, x: int, f: int | tuple[int, int], stride: int, padding: int = VALID) -> int:
+        s = self.s
+        _, h, w, c = self.tensors[x].shape
+        fh, fw = (f, f) if isinstance(f, int) else f
+        oh, ow = ((h + stride - 1) // stride, (w + stride - 1) // stride) if padding == SAME else (
+            (h - fh) // stride + 1, (w - fw) // stride + 1)  # fmt: skip
+        q = self.tensors[x].quantization
+        y = self.tensor((1, oh, ow, c), scale=np.float32(q.scale[0]), zp=q.zeroPoint[0])
+        opt = s.Pool2DOptionsT()
+        opt.padding, opt.strideH, opt.strideW = padding, stride, stride
+        opt.filterHeight, opt.filterWidth = fh, fw
+        self.op("AVERAGE_POOL_2D", [x], [y], opt, s.BuiltinOptions.Pool2DOptions)
+        return y
+
+    def finish(self, inputs: list[int], outputs: list[int]) -> bytes:
+        import flatbuffers
+
+        s = self.s
+        sub = s.SubGraphT()
+        sub.tensors, sub.operators, sub.inputs, sub.outputs, sub.name = (
+            self.tensors, self.operators, inputs, outputs, "main")  # fmt: skip
+        model = s.ModelT()
+        model.version, model.description, model.subgraphs, model.buffers = (
+            3,
+            "cgen kernel test",
+            [sub],
+            self.buffers,
+        )
+        model.operatorCodes = [c for _, c in sorted(self.opcodes.values(), key=lambda p: p[0])]
+        builder = flatbuffers.Builder(1024)
+        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+        return bytes(builder.Output())

@@ -1,0 +1,174 @@
+"""The int8 kernel paths of the C generator on tiny random layers (tests/cgen_layers.py), compiled for
+the host (portable C: the DSP paths' integer twins), bit-exact with TFLite's reference kernels
+(BUILTIN_REF) and TFLite Micro on 1,000 random inputs each: odd channel counts, SAME padding,
+stride 2, zero points != 0, per-channel scales, fused activations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cgen_layers import RELU, RELU6, SAME, VALID, Int8Builder
+from tests.helpers import require_commands
+from tests.test_cgen import compile_host, random_inputs, run_host, run_tflite_ref, run_tflm
+from tinyml_exp.export.cgen import generate_c
+
+N_INPUTS = 1000
+
+pytestmark = require_commands("gcc")
+
+
+def _conv_model(seed: int, hwc, out_c, k, stride, padding, act) -> bytes:
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, *hwc))
+    y = b.conv(x, out_c, k, stride, padding, act)
+    return b.finish([x], [y])
+
+
+def _check(model: bytes, tmp_path: Path, kernel: str, seed: int = 0) -> None:
+    x = random_inputs(model, N_INPUTS, seed=seed)
+    expected = {"tflite": run_tflite_ref(model, x), "tflm": run_tflm(model, x)}
+    built: dict[str, object] = {}  # model.c text -> library: the references differ only in FC
+    for reference, want in expected.items():
+        res = generate_c(model, tmp_path / reference, "layer", reference=reference)
+        assert any(k.startswith(kernel) for k in res.kernels), res.kernels
+        text = res.model_c.read_text()
+        if text not in built:
+            built[text] = compile_host(tmp_path / reference)
+        got = run_host(built[text], x, want.shape[1:], want.dtype)
+        bad = int((got != want).sum())
+        assert bad == 0, f"{res.kernels} ({reference}): {bad} of {want.size} values differ"
+
+
+CONV_CASES = {
+    # (input H, W, C), out_c, kernel, stride, padding, activation
+    "3x3_c16_same_relu": ((6, 7, 16), 6, (3, 3), 1, SAME, RELU),
+    "3x3_c3_odd_out": ((7, 5, 3), 5, (3, 3), 1, SAME, 0),
+    "3x3_c8_stride2": ((9, 8, 8), 7, (3, 3), 2, SAME, RELU6),
+    "3x3_c5_stride2_valid": ((9, 9, 5), 4, (3, 3), 2, VALID, RELU),
+    "1x1_c12_stride2": ((7, 7, 12), 9, (1, 1), 2, SAME, 0),
+    "1x1_c4": ((5, 3, 4), 3, (1, 1), 1, VALID, RELU),
+    "5x2_c1": ((10, 6, 1), 3, (5, 2), 1, SAME, 0),
+    "one_channel_out": ((5, 5, 8), 1, (3, 3), 1, SAME, 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv_im2col_is_bit_exact(case: str, tmp_path: Path) -> None:
+    _check(_conv_model(len(case), *CONV_CASES[case]), tmp_path, "tme_conv_im2col_s8")
+
+
+def _dw_model(seed: int, hwc, k, stride, padding, act) -> bytes:
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, *hwc))
+    return b.finish([x], [b.conv(x, hwc[2], k, stride, padding, act, depthwise=True)])
+
+
+DW_CASES = {
+    # (input H, W, C), kernel, stride, padding, activation
+    "3x3_c8_same_relu": ((6, 5, 8), (3, 3), 1, SAME, RELU),
+    "3x3_c7_stride2": ((9, 8, 7), (3, 3), 2, SAME, RELU6),
+    "3x3_c2_valid": ((5, 6, 2), (3, 3), 1, VALID, 0),
+    "5x5_c12_same": ((7, 7, 12), (5, 5), 1, SAME, 0),
+    "2x2_c5_stride2": ((6, 6, 5), (2, 2), 2, VALID, RELU),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DW_CASES))
+def test_depthwise_is_bit_exact(case: str, tmp_path: Path) -> None:
+    _check(_dw_model(len(case), *DW_CASES[case]), tmp_path, "tme_dwconv_s8")
+
+
+def _avg_model(seed: int, hwc, f, stride, padding) -> bytes:
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, *hwc))
+    return b.finish([x], [b.avg_pool(x, f, stride, padding)])
+
+
+AVG_CASES = {
+    # (input H, W, C), window, stride, padding
+    "global_25x5_c12": ((25, 5, 12), (25, 5), 1, VALID),  # DS-CNN's pooling, fewer channels
+    "3x3_same_c7": ((7, 6, 7), 3, 2, SAME),
+    "2x2_c4": ((6, 4, 4), 2, 2, VALID),
+    "16x16_c5": ((16, 16, 5), 16, 16, VALID),  # 256 taps: the largest 16-bit lane sum
+}
+
+
+@pytest.mark.parametrize("case", sorted(AVG_CASES))
+def test_average_pool_is_bit_exact(case: str, tmp_path: Path) -> None:
+    _check(_avg_model(len(case), *AVG_CASES[case]), tmp_path, "tme_avgpool_s8")
+
+
+def _fc_model(seed: int, in_n: int, out_n: int, act: int) -> bytes:
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, in_n))
+    return b.finish([x], [b.fully_connected(x, out_n, act)])
+
+
+FC_CASES = {
+    # in_n, out_n (rows per pass: 5, 4, 6, ... the first that divides out_n), activation
+    "rows5": (32, 20, RELU),
+    "rows4": (48, 8, 0),
+    "rows6": (16, 18, RELU6),
+    "rows1": (8, 7, 0),
+    "unpacked": (15, 4, RELU),  # in_n % 4 != 0: the reference-order kernel
+}
+
+
+@pytest.mark.parametrize("case", sorted(FC_CASES))
+def test_fully_connected_is_bit_exact(case: str, tmp_path: Path) -> None:
+    kernel = "tme_fc_s8" if case == "unpacked" else "tme_fc_packed_s8"
+    _check(_fc_model(len(case), *FC_CASES[case]), tmp_path, kernel)
+
+
+@pytest.mark.slow
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "qemu-system-arm")
+def test_dsp_paths_are_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The same layers built for Cortex-M4 (SXTB16, SMLAD, the inline-assembly loops) under QEMU."""
+    from tinyml_exp.export.cgen import qemu
+
+    for case, model in _all_models().items():
+        x = random_inputs(model, 20, seed=5)
+        generate_c(model, tmp_path / case, case)
+        run = qemu.measure(tmp_path / case, x, tmp_path / f"{case}_elf")
+        want = run_tflm(model, x).reshape(len(x), -1)
+        bad = int((run.outputs.view(np.int8).reshape(len(x), -1) != want).sum())
+        assert bad == 0, f"{case}: the Cortex-M4 build differs from TFLM in {bad} values"
+
+
+def _all_models() -> dict[str, bytes]:
+    convs = {f"conv_{c}": _conv_model(len(c), *CONV_CASES[c]) for c in CONV_CASES}
+    adds = {f"add_{c}": _residual_model(len(c), *ADD_CASES[c]) for c in ADD_CASES}
+    dws = {f"dw_{c}": _dw_model(len(c), *DW_CASES[c]) for c in DW_CASES}
+    avgs = {f"avg_{c}": _avg_model(len(c), *AVG_CASES[c]) for c in AVG_CASES}
+    return convs | adds | dws | avgs | {f"fc_{c}": _fc_model(len(c), *FC_CASES[c]) for c in FC_CASES}
+
+
+def _residual_model(seed: int, hwc, act: int, relu_conv: int, convs: int) -> bytes:
+    """x -> conv 3x3 (x convs) -> ADD(conv, x), the residual ADD of ResNet-8 on a small map; with
+    convs = 0 the ADD cannot be fused: y = conv(x), out = ADD(ADD(y, x), y)."""
+    b = Int8Builder(np.random.default_rng(seed))
+    x = b.activation((1, *hwc))
+    y = x
+    for _ in range(max(convs, 1)):
+        y = b.conv(y, hwc[2], (3, 3), 1, SAME, relu_conv)
+    out = b.add(y, x, act) if convs else b.add(b.add(y, x, act), y)
+    return b.finish([x], [out])
+
+
+ADD_CASES = {
+    # (H, W, C), ADD activation, conv activation, convs before the ADD
+    "fused_relu": ((5, 6, 8), RELU, 0, 1),
+    "fused_in_place": ((4, 3, 5), 0, RELU, 2),
+    "fused_relu6": ((3, 3, 3), RELU6, 0, 2),
+    "table": ((4, 5, 6), RELU, 0, 0),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADD_CASES))
+def test_residual_add_is_bit_exact(case: str, tmp_path: Path) -> None:
+    kernel = "tme_add_table_s8" if case == "table" else "tme_conv_im2col_add_s8"
+    _check(_residual_model(len(case), *ADD_CASES[case]), tmp_path, kernel)
