@@ -4,7 +4,7 @@
  */
 #include "cm4.h"
 #include "tme_port.h"
-#include "tme_ring.h"
+#include "tme_uart_rx.h"
 
 /* Embedded flash memory interface (RM0351, FLASH registers) */
 #define FLASH_ACR CM4_REG(0x40022000U)
@@ -69,8 +69,6 @@
 #define DBGMCU_CR_DBG_SLEEP (1U << 0)
 
 #define BOARD_BAUD 115200U
-
-static tme_ring_t board_rx;
 
 void tme_board_usart1_irq(void);
 
@@ -151,24 +149,41 @@ static void board_uart_init(void)
 
 void tme_board_usart1_irq(void)
 {
-    uint32_t isr = USART1_ISR;
-    if ((isr & USART_ISR_ORE) != 0U) {
+    if ((USART1_ISR & USART_ISR_ORE) != 0U) {
         /* An overrun also raises this interrupt (RXNEIE enables it) and ORE stays set until it is
          * cleared through ICR: without this the handler would be re-entered forever. The lost
          * byte shows up as a CRC error in the protocol, and the host retries. */
         USART1_ICR = USART_ICR_ORECF;
     }
-    if ((isr & USART_ISR_RXNE) == 0U) {
-        return;
-    }
-    if (tme_ring_full(&board_rx)) {
-        /* Leave the byte in RDR and mask the interrupt until the main loop has made room. The host
-         * waits for each reply before sending more, so this only happens with a misbehaving host;
-         * the next byte then overruns and the frame fails its CRC. */
-        USART1_CR1 &= ~USART_CR1_RXNEIE;
-        return;
-    }
-    tme_ring_push(&board_rx, (uint8_t)USART1_RDR);
+    tme_uart_rx_isr();
+}
+
+int tme_board_rx_ready(void)
+{
+    return (USART1_ISR & USART_ISR_RXNE) != 0U;
+}
+
+uint8_t tme_board_rx_take(void)
+{
+    return (uint8_t)USART1_RDR;
+}
+
+/*
+ * Ring full (boards/common/tme_uart_rx.h): on the L4 clearing RXNEIE drops the request, but the
+ * NVIC is masked too, so the port cannot livelock whatever the USART does. The host waits for
+ * each reply, so this happens only with a misbehaving host; the next byte then overruns and the
+ * frame fails its CRC.
+ */
+void tme_board_rx_mask(void)
+{
+    USART1_CR1 &= ~USART_CR1_RXNEIE;
+    cm4_nvic_disable_irq(USART1_IRQN);
+}
+
+void tme_board_rx_unmask(void)
+{
+    USART1_CR1 |= USART_CR1_RXNEIE;
+    cm4_nvic_enable_irq(USART1_IRQN);
 }
 
 void tme_port_init(void)
@@ -198,19 +213,13 @@ void tme_port_uart_write(const uint8_t *data, size_t len)
 
 size_t tme_port_uart_read(uint8_t *buffer, size_t capacity)
 {
-    size_t n = tme_ring_pop(&board_rx, buffer, capacity);
-    /* The ISR masks RXNEIE only when the ring is full; it cannot run while masked, so this
-     * read-modify-write does not race with it. */
-    if ((n > 0U) && ((USART1_CR1 & USART_CR1_RXNEIE) == 0U)) {
-        USART1_CR1 |= USART_CR1_RXNEIE;
-    }
-    return n;
+    return tme_uart_rx_read(buffer, capacity);
 }
 
 void tme_port_idle(void)
 {
     cm4_disable_irq();
-    if (tme_ring_empty(&board_rx)) {
+    if (tme_uart_rx_empty()) {
         cm4_wfi();
     }
     cm4_enable_irq();

@@ -5,7 +5,7 @@
  */
 #include "cm4.h"
 #include "tme_port.h"
-#include "tme_ring.h"
+#include "tme_uart_rx.h"
 
 /* USART1: the first `-serial` option of QEMU. */
 #define USART1_BASE 0x40011000U
@@ -30,8 +30,6 @@
 #define TIM_CR1_CEN (1U << 0)
 #define TIM_EGR_UG (1U << 0)
 
-static tme_ring_t board_rx;
-
 void tme_board_usart1_irq(void);
 
 /* Exceptions 0..15, then IRQ 0..37 (USART1 is the highest one used). IRQs that are never enabled
@@ -54,21 +52,34 @@ const cm4_vector_t tme_board_vectors[CM4_VECTOR_IRQ(USART1_IRQN) + 1U] = {
 
 void tme_board_usart1_irq(void)
 {
-    uint32_t sr = USART1_SR;
-    if ((sr & USART_SR_RXNE) == 0U) {
-        if ((sr & USART_SR_ORE) != 0U) {
-            (void)USART1_DR; /* reading SR then DR clears ORE (real F405; QEMU never sets it) */
-        }
+    if ((USART1_SR & (USART_SR_RXNE | USART_SR_ORE)) == USART_SR_ORE) {
+        (void)USART1_DR; /* reading SR then DR clears ORE (real F405; QEMU never sets it) */
         return;
     }
-    if (tme_ring_full(&board_rx)) {
-        /* Leave the byte in DR and mask the interrupt. QEMU offers the next byte only once DR has
-         * been read, so the host is held back instead of bytes being lost; tme_port_uart_read()
-         * unmasks the interrupt when the main loop has made room. */
-        USART1_CR1 &= ~USART_CR1_RXNEIE;
-        return;
-    }
-    tme_ring_push(&board_rx, (uint8_t)USART1_DR);
+    tme_uart_rx_isr();
+}
+
+int tme_board_rx_ready(void)
+{
+    return (USART1_SR & USART_SR_RXNE) != 0U;
+}
+
+uint8_t tme_board_rx_take(void)
+{
+    return (uint8_t)USART1_DR;
+}
+
+/* Both levels, see boards/common/tme_uart_rx.h: QEMU 7.2 keeps the line high after RXNEIE is cleared. */
+void tme_board_rx_mask(void)
+{
+    USART1_CR1 &= ~USART_CR1_RXNEIE;
+    cm4_nvic_disable_irq(USART1_IRQN);
+}
+
+void tme_board_rx_unmask(void)
+{
+    USART1_CR1 |= USART_CR1_RXNEIE; /* QEMU raises the line again here if a byte waits */
+    cm4_nvic_enable_irq(USART1_IRQN);
 }
 
 void tme_port_init(void)
@@ -98,19 +109,13 @@ void tme_port_uart_write(const uint8_t *data, size_t len)
 
 size_t tme_port_uart_read(uint8_t *buffer, size_t capacity)
 {
-    size_t n = tme_ring_pop(&board_rx, buffer, capacity);
-    /* The ISR masks RXNEIE only when the ring is full; it cannot run while masked, so this
-     * read-modify-write does not race with it. */
-    if ((n > 0U) && ((USART1_CR1 & USART_CR1_RXNEIE) == 0U)) {
-        USART1_CR1 |= USART_CR1_RXNEIE;
-    }
-    return n;
+    return tme_uart_rx_read(buffer, capacity);
 }
 
 void tme_port_idle(void)
 {
     cm4_disable_irq();
-    if (tme_ring_empty(&board_rx)) {
+    if (tme_uart_rx_empty()) {
         cm4_wfi();
     }
     cm4_enable_irq();
