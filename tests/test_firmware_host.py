@@ -92,15 +92,29 @@ def test_c_parser_errors(driver: Path) -> None:
     corrupted[10] ^= 0x01
     stream = (
         protocol.encode_frame(0x03, 5, bytes(17))  # LEN 17 > capacity 16
-        + protocol.encode_frame(0x01, 6, b"", version=2)
+        + protocol.encode_frame(0x01, 6, b"", version=1)  # a version 1 host
+        + protocol.encode_frame(0x01, 8, b"", version=3)
         + bytes(corrupted)
         + b"\xa5\x01\x02\x03"  # stray start marker followed by a real frame
+        + b"\xa5"
+        + bytes(6 + 4)  # all-zero header: valid in version 1 only
         + protocol.encode_frame(0x01, 7)
     )
     lines = run_driver(driver, "decode", "16", stdin=stream).decode().splitlines()
-    assert lines[:3] == ["ERROR 2 3 5 16", "ERROR 5 1 6 1", lines[2]]
-    assert lines[2].startswith("ERROR 1 2 9 ")  # BAD_CRC for cmd 2 seq 9, detail = device CRC
-    assert lines[3:] == [f"FRAME 1 7 0 {zlib.crc32(b''):08x}"]
+    assert lines[:4] == ["ERROR 2 3 5 16", "ERROR 5 1 6 2", "ERROR 5 1 8 2", lines[3]]
+    assert lines[3].startswith("ERROR 1 2 9 ")  # BAD_CRC for cmd 2 seq 9, detail = device CRC
+    assert lines[4:] == [f"FRAME 1 7 0 {zlib.crc32(b''):08x}"]
+
+
+def test_c_parser_bounds_len_before_draining(driver: Path) -> None:
+    # A stray header whose HCRC happens to pass, with LEN 60000: the device answers BAD_LENGTH and
+    # hunts again at once, so the frame right behind it is received (version 1 skipped 60 kB).
+    stray = bytearray(protocol.encode_frame(0x02, 3, b""))
+    stray[4:6] = (60_000).to_bytes(2, "little")
+    stray[6] = protocol.header_crc(bytes(stray[1:6]))
+    stream = bytes(stray[:7]) + protocol.encode_frame(0x01, 4)
+    lines = run_driver(driver, "decode", "784", stdin=stream).decode().splitlines()
+    assert lines == ["ERROR 2 2 3 784", f"FRAME 1 4 0 {zlib.crc32(b''):08x}"]
 
 
 def _fixture_reference(x: bytes) -> bytes:
@@ -122,7 +136,7 @@ def test_app_replies_decode_strictly_in_python(driver: Path) -> None:
         protocol.encode_frame(Command.INFER, 22, bytes(783)),
         protocol.encode_frame(Command.IDENTIFY, 23, b"x"),
         protocol.encode_frame(Command.ECHO, 24, bytes(785)),
-        protocol.encode_frame(Command.IDENTIFY, 25, version=3),
+        protocol.encode_frame(Command.IDENTIFY, 25, version=1),
         bytes(bad_crc),
     ]
     decoder = protocol.FrameDecoder()
@@ -162,7 +176,7 @@ def test_app_replies_decode_strictly_in_python(driver: Path) -> None:
         (22, ErrorCode.BAD_INPUT_SIZE, Command.INFER, 784),
         (23, ErrorCode.BAD_LENGTH, Command.IDENTIFY, 0),
         (24, ErrorCode.BAD_LENGTH, Command.ECHO, 784),
-        (25, ErrorCode.UNSUPPORTED_VERSION, Command.IDENTIFY, 1),
+        (25, ErrorCode.UNSUPPORTED_VERSION, Command.IDENTIFY, 2),
     ]
     seq, code, command, _ = error(replies[12])
     assert (seq, code, command) == (40, ErrorCode.BAD_CRC, Command.ECHO)

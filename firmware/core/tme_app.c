@@ -25,9 +25,9 @@
 #define TME_APP_COUNT_BYTES 4U
 
 _Static_assert(TME_MODEL_INPUT_BYTES <= TME_PROTO_MAX_PAYLOAD_BYTES,
-               "protocol v1 carries at most 65535 payload bytes: the model input is too large");
+               "protocol v2 carries at most 65535 payload bytes: the model input is too large");
 _Static_assert(TME_MODEL_OUTPUT_BYTES + TME_APP_COUNT_BYTES <= TME_PROTO_MAX_PAYLOAD_BYTES,
-               "protocol v1 carries at most 65535 payload bytes: the model output is too large");
+               "protocol v2 carries at most 65535 payload bytes: the model output is too large");
 _Static_assert(TME_APP_NAME_BYTES <= 255U, "TME_MODEL_NAME is longer than 255 bytes");
 _Static_assert(TME_APP_BOARD_BYTES <= 255U, "TME_PORT_BOARD_NAME is longer than 255 bytes");
 

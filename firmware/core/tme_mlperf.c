@@ -362,7 +362,7 @@ static void tme_mlperf_infer(const char *count, const char *warmups)
 static void tme_mlperf_help(void)
 {
     static const char *const lines[] = {
-        "tinyml_exp firmware, MLPerf Tiny runner commands (binary protocol v1 on the same port)",
+        "tinyml_exp firmware, MLPerf Tiny runner commands (binary protocol v2 on the same port)",
         "name         : Print the name of the device",
         "profile      : Print the benchmark profile and the model",
         "timestamp    : Print the time (m-lap-us-N)",
