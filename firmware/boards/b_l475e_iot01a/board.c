@@ -67,6 +67,21 @@
 /* Debug MCU configuration register (RM0351, DBGMCU) */
 #define DBGMCU_CR CM4_REG(0xE0042004U)
 #define DBGMCU_CR_DBG_SLEEP (1U << 0)
+#define DBGMCU_APB1FZR1 CM4_REG(0xE0042008U)
+#define DBGMCU_APB1FZR1_DBG_IWDG_STOP (1U << 12)
+
+/* Independent watchdog (RM0351, IWDG): clocked by the LSI RC (32 kHz), runs on in any fault. */
+#define IWDG_BASE 0x40003000U
+#define IWDG_KR CM4_REG(IWDG_BASE + 0x00U)
+#define IWDG_PR CM4_REG(IWDG_BASE + 0x04U)
+#define IWDG_RLR CM4_REG(IWDG_BASE + 0x08U)
+#define IWDG_SR CM4_REG(IWDG_BASE + 0x0CU)
+#define IWDG_KEY_START 0xCCCCU  /* starts the watchdog (and the LSI) */
+#define IWDG_KEY_UNLOCK 0x5555U /* write access to PR and RLR */
+#define IWDG_KEY_RELOAD 0xAAAAU /* the kick: counter back to RLR */
+#define IWDG_PR_DIV64 4U        /* 32 kHz / 64 = 500 Hz */
+#define IWDG_RLR_2S 999U        /* 1000 ticks of 2 ms; RLR is 12 bits */
+#define IWDG_SR_UPDATING 7U     /* PVU | RVU | WVU */
 
 #define BOARD_BAUD 115200U
 
@@ -186,10 +201,39 @@ void tme_board_rx_unmask(void)
     cm4_nvic_enable_irq(USART1_IRQN);
 }
 
+/*
+ * IWDG, sequence of RM0351 "Configuring the IWDG when the window option is disabled": start,
+ * unlock, prescaler, reload, wait until SR reads 0, reload the counter. A reset after 2 s without
+ * a kick (the LSI varies by about +-10 %): far above one inference (~14 M cycles = 0.2 s at
+ * 80 MHz for the course CNN), and the host's request timeout (5 s) is longer, so it sees BOOT.
+ * Stopped while a debugger halts the core. Once started, the IWDG cannot be stopped until reset.
+ */
+#if TME_PORT_HAVE_WATCHDOG
+static void board_watchdog_init(void)
+{
+    DBGMCU_APB1FZR1 |= DBGMCU_APB1FZR1_DBG_IWDG_STOP;
+    IWDG_KR = IWDG_KEY_START;
+    IWDG_KR = IWDG_KEY_UNLOCK;
+    IWDG_PR = IWDG_PR_DIV64;
+    IWDG_RLR = IWDG_RLR_2S;
+    while ((IWDG_SR & IWDG_SR_UPDATING) != 0U) {
+    }
+    IWDG_KR = IWDG_KEY_RELOAD;
+}
+
+void tme_port_watchdog_kick(void)
+{
+    IWDG_KR = IWDG_KEY_RELOAD;
+}
+#endif
+
 void tme_port_init(void)
 {
     board_clock_init();
     board_uart_init();
+#if TME_PORT_HAVE_WATCHDOG
+    board_watchdog_init();
+#endif
 
     /* DWT CYCCNT: TRCENA powers the DWT unit; the Cortex-M4 needs no lock-access (LAR) unlock,
      * unlike the M7. A debugger may also set TRCENA; setting it twice is harmless. */

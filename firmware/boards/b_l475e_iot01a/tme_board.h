@@ -12,4 +12,8 @@
 #define TME_PORT_COUNTER_READ() (*(volatile uint32_t *)0xE0001004U)
 #define TME_PORT_HAVE_IDLE 1
 
+#ifndef TME_PORT_HAVE_WATCHDOG /* a test build may turn it off: -DTME_PORT_HAVE_WATCHDOG=0 */
+#define TME_PORT_HAVE_WATCHDOG 1
+#endif
+
 #endif /* TME_BOARD_H */

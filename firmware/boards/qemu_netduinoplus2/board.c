@@ -31,6 +31,31 @@
 #define TIM_EGR_UG (1U << 0)
 
 void tme_board_usart1_irq(void);
+void tme_board_systick_irq(void);
+
+/*
+ * Software watchdog. QEMU 7.2's STM32F405 has no IWDG model (hw/arm/stm32f405_soc.c maps IWDG as
+ * an unimplemented device: writes ignored, nothing ever resets), so SysTick stands in for it:
+ * kicked by the main loop (a write to SYST_CVR restarts the count-down without raising the
+ * exception: hw/timer/armv7m_systick.c), it expires only after WATCHDOG_PERIOD of virtual time
+ * without a kick, and after WATCHDOG_EXPIRIES expiries in a row the handler resets the machine
+ * through AIRCR.SYSRESETREQ (QEMU: a full system reset; the firmware reboots and sends BOOT).
+ * - Idle: WFI with -icount lets virtual time run to the next timer deadline, so an idle board
+ *   sees one expiry per period; that wake-up makes the main loop run and kick, so idling never
+ *   adds up to a reset.
+ * - Timing: the timed inference is never interrupted as long as it is shorter than one period
+ *   (80 M instructions under -icount shift=0; the course CNN takes ~14 M). Longer ones see an
+ *   expiry (a few dozen instructions) and are reset after WATCHDOG_EXPIRIES periods.
+ * - Priority: SysTick is the highest configurable priority and USART1 below it, so the watchdog
+ *   also catches a core stuck in the USART handler (the livelock of issue 11).
+ */
+#define WATCHDOG_PERIOD_TICKS (TME_PORT_CLOCK_HZ / 1000U * 80U) /* 80 ms of the 168 MHz clock */
+#define WATCHDOG_EXPIRIES 3U
+#define PRIORITY_WATCHDOG 0x00U
+#define PRIORITY_USART1 0x80U
+_Static_assert(WATCHDOG_PERIOD_TICKS - 1U <= SYST_RVR_MAX, "SysTick reload is 24 bits");
+
+static volatile uint32_t board_watchdog_expiries;
 
 /* Exceptions 0..15, then IRQ 0..37 (USART1 is the highest one used). IRQs that are never enabled
  * in the NVIC cannot be taken, so their slots stay 0. */
@@ -46,7 +71,7 @@ const cm4_vector_t tme_board_vectors[CM4_VECTOR_IRQ(USART1_IRQN) + 1U] = {
     [11] = cm4_default_handler, /* SVCall */
     [12] = cm4_default_handler, /* DebugMonitor */
     [14] = cm4_default_handler, /* PendSV */
-    [15] = cm4_default_handler, /* SysTick */
+    [15] = tme_board_systick_irq,
     [CM4_VECTOR_IRQ(USART1_IRQN)] = tme_board_usart1_irq,
 };
 
@@ -82,11 +107,38 @@ void tme_board_rx_unmask(void)
     cm4_nvic_enable_irq(USART1_IRQN);
 }
 
+void tme_board_systick_irq(void)
+{
+#if TME_PORT_HAVE_WATCHDOG
+    board_watchdog_expiries++;
+    if (board_watchdog_expiries >= WATCHDOG_EXPIRIES) {
+        cm4_system_reset();
+    }
+#endif
+}
+
+#if TME_PORT_HAVE_WATCHDOG
+void tme_port_watchdog_kick(void)
+{
+    board_watchdog_expiries = 0U;
+    SYST_CVR = 0U;
+}
+
+static void board_watchdog_init(void)
+{
+    SCB_SHPR3 = (SCB_SHPR3 & 0x00FFFFFFU) | ((uint32_t)PRIORITY_WATCHDOG << 24);
+    SYST_RVR = WATCHDOG_PERIOD_TICKS - 1U;
+    SYST_CVR = 0U;
+    SYST_CSR = SYST_CSR_CLKSOURCE_CPU | SYST_CSR_TICKINT | SYST_CSR_ENABLE;
+}
+#endif
+
 void tme_port_init(void)
 {
     /* QEMU needs no RCC clock enable and no BRR; receiving needs UE and RE, or QEMU drops the
      * bytes. Bytes sent by the host before this point are lost (the host pings until answered). */
     USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
+    cm4_nvic_set_priority(USART1_IRQN, PRIORITY_USART1);
     cm4_nvic_enable_irq(USART1_IRQN);
 
     /* Free-running 32-bit up-counter: no prescaler, full-range auto-reload. */
@@ -94,6 +146,9 @@ void tme_port_init(void)
     TIM2_ARR = 0xFFFFFFFFU;
     TIM2_EGR = TIM_EGR_UG;
     TIM2_CR1 = TIM_CR1_CEN;
+#if TME_PORT_HAVE_WATCHDOG
+    board_watchdog_init();
+#endif
 }
 
 void tme_port_uart_write(const uint8_t *data, size_t len)

@@ -19,4 +19,8 @@
 #define TME_PORT_COUNTER_HZ 1000000000U
 #define TME_PORT_HAVE_IDLE 1
 
+#ifndef TME_PORT_HAVE_WATCHDOG /* a test build may turn it off: -DTME_PORT_HAVE_WATCHDOG=0 */
+#define TME_PORT_HAVE_WATCHDOG 1
+#endif
+
 #endif /* TME_BOARD_H */
