@@ -62,7 +62,6 @@
 #define USART_ISR_RXNE (1U << 5)
 #define USART_ISR_TXE (1U << 7)
 #define USART_ICR_ORECF (1U << 3)
-#define USART1_IRQN 37U
 
 /* Debug MCU configuration register (RM0351, DBGMCU) */
 #define DBGMCU_CR CM4_REG(0xE0042004U)
@@ -85,25 +84,7 @@
 
 #define BOARD_BAUD 115200U
 
-void tme_board_usart1_irq(void);
 
-/* Exceptions 0..15, then IRQ 0..37 (USART1 is the highest one used). IRQs that are never enabled
- * in the NVIC cannot be taken, so their slots stay 0. */
-__attribute__((section(".isr_vector"), used))
-const cm4_vector_t tme_board_vectors[CM4_VECTOR_IRQ(USART1_IRQN) + 1U] = {
-    [0] = (cm4_vector_t)(uintptr_t)&_estack,
-    [1] = cm4_reset_handler,
-    [2] = cm4_default_handler, /* NMI */
-    [3] = cm4_fault_handler,   /* HardFault */
-    [4] = cm4_fault_handler,   /* MemManage */
-    [5] = cm4_fault_handler,   /* BusFault */
-    [6] = cm4_fault_handler,   /* UsageFault */
-    [11] = cm4_default_handler, /* SVCall */
-    [12] = cm4_default_handler, /* DebugMonitor */
-    [14] = cm4_default_handler, /* PendSV */
-    [15] = cm4_default_handler, /* SysTick */
-    [CM4_VECTOR_IRQ(USART1_IRQN)] = tme_board_usart1_irq,
-};
 
 /*
  * SYSCLK = 80 MHz from MSI through the main PLL. After reset the core runs from MSI at 4 MHz
@@ -159,10 +140,10 @@ static void board_uart_init(void)
      * BRR = f_ck / baud = 694 (115 274 baud, +0.06 %). BRR is writable only while UE = 0. */
     USART1_BRR = (TME_PORT_CLOCK_HZ + (BOARD_BAUD / 2U)) / BOARD_BAUD;
     USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
-    cm4_nvic_enable_irq(USART1_IRQN);
+    cm4_nvic_enable_irq(TME_BOARD_UART_IRQN);
 }
 
-void tme_board_usart1_irq(void)
+void tme_board_uart_irq(void)
 {
     if ((USART1_ISR & USART_ISR_ORE) != 0U) {
         /* An overrun also raises this interrupt (RXNEIE enables it) and ORE stays set until it is
@@ -192,13 +173,13 @@ uint8_t tme_board_rx_take(void)
 void tme_board_rx_mask(void)
 {
     USART1_CR1 &= ~USART_CR1_RXNEIE;
-    cm4_nvic_disable_irq(USART1_IRQN);
+    cm4_nvic_disable_irq(TME_BOARD_UART_IRQN);
 }
 
 void tme_board_rx_unmask(void)
 {
     USART1_CR1 |= USART_CR1_RXNEIE;
-    cm4_nvic_enable_irq(USART1_IRQN);
+    cm4_nvic_enable_irq(TME_BOARD_UART_IRQN);
 }
 
 /*
@@ -253,18 +234,4 @@ void tme_port_uart_write(const uint8_t *data, size_t len)
         }
         USART1_TDR = data[i];
     }
-}
-
-size_t tme_port_uart_read(uint8_t *buffer, size_t capacity)
-{
-    return tme_uart_rx_read(buffer, capacity);
-}
-
-void tme_port_idle(void)
-{
-    cm4_disable_irq();
-    if (tme_uart_rx_empty()) {
-        cm4_wfi();
-    }
-    cm4_enable_irq();
 }

@@ -97,6 +97,9 @@ static inline void cm4_wfi(void)
 void cm4_reset_handler(void);
 void cm4_fault_handler(void);
 void cm4_default_handler(void);
+/* Provided by the board (boards/<board>/board.c) for the shared table in cm4_vectors.c. */
+void tme_board_uart_irq(void);
+void tme_board_systick_irq(void);
 
 /* Linker-script symbols (see boards/<board>/linker.ld). */
 extern uint32_t _estack;

@@ -19,7 +19,6 @@
 #define USART_CR1_TE (1U << 3)
 #define USART_CR1_RXNEIE (1U << 5)
 #define USART_CR1_UE (1U << 13)
-#define USART1_IRQN 37U
 
 /* TIM2, a 32-bit general-purpose timer */
 #define TIM2_BASE 0x40000000U
@@ -30,8 +29,6 @@
 #define TIM_CR1_CEN (1U << 0)
 #define TIM_EGR_UG (1U << 0)
 
-void tme_board_usart1_irq(void);
-void tme_board_systick_irq(void);
 
 /*
  * Software watchdog. QEMU 7.2's STM32F405 has no IWDG model (hw/arm/stm32f405_soc.c maps IWDG as
@@ -57,25 +54,8 @@ _Static_assert(WATCHDOG_PERIOD_TICKS - 1U <= SYST_RVR_MAX, "SysTick reload is 24
 
 static volatile uint32_t board_watchdog_expiries;
 
-/* Exceptions 0..15, then IRQ 0..37 (USART1 is the highest one used). IRQs that are never enabled
- * in the NVIC cannot be taken, so their slots stay 0. */
-__attribute__((section(".isr_vector"), used))
-const cm4_vector_t tme_board_vectors[CM4_VECTOR_IRQ(USART1_IRQN) + 1U] = {
-    [0] = (cm4_vector_t)(uintptr_t)&_estack,
-    [1] = cm4_reset_handler,
-    [2] = cm4_default_handler, /* NMI */
-    [3] = cm4_fault_handler,   /* HardFault */
-    [4] = cm4_fault_handler,   /* MemManage */
-    [5] = cm4_fault_handler,   /* BusFault */
-    [6] = cm4_fault_handler,   /* UsageFault */
-    [11] = cm4_default_handler, /* SVCall */
-    [12] = cm4_default_handler, /* DebugMonitor */
-    [14] = cm4_default_handler, /* PendSV */
-    [15] = tme_board_systick_irq,
-    [CM4_VECTOR_IRQ(USART1_IRQN)] = tme_board_usart1_irq,
-};
 
-void tme_board_usart1_irq(void)
+void tme_board_uart_irq(void)
 {
     if ((USART1_SR & (USART_SR_RXNE | USART_SR_ORE)) == USART_SR_ORE) {
         (void)USART1_DR; /* reading SR then DR clears ORE (real F405; QEMU never sets it) */
@@ -98,13 +78,13 @@ uint8_t tme_board_rx_take(void)
 void tme_board_rx_mask(void)
 {
     USART1_CR1 &= ~USART_CR1_RXNEIE;
-    cm4_nvic_disable_irq(USART1_IRQN);
+    cm4_nvic_disable_irq(TME_BOARD_UART_IRQN);
 }
 
 void tme_board_rx_unmask(void)
 {
     USART1_CR1 |= USART_CR1_RXNEIE; /* QEMU raises the line again here if a byte waits */
-    cm4_nvic_enable_irq(USART1_IRQN);
+    cm4_nvic_enable_irq(TME_BOARD_UART_IRQN);
 }
 
 void tme_board_systick_irq(void)
@@ -138,8 +118,8 @@ void tme_port_init(void)
     /* QEMU needs no RCC clock enable and no BRR; receiving needs UE and RE, or QEMU drops the
      * bytes. Bytes sent by the host before this point are lost (the host pings until answered). */
     USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
-    cm4_nvic_set_priority(USART1_IRQN, PRIORITY_USART1);
-    cm4_nvic_enable_irq(USART1_IRQN);
+    cm4_nvic_set_priority(TME_BOARD_UART_IRQN, PRIORITY_USART1);
+    cm4_nvic_enable_irq(TME_BOARD_UART_IRQN);
 
     /* Free-running 32-bit up-counter: no prescaler, full-range auto-reload. */
     TIM2_PSC = 0U;
@@ -160,18 +140,4 @@ void tme_port_uart_write(const uint8_t *data, size_t len)
         }
         USART1_DR = data[i];
     }
-}
-
-size_t tme_port_uart_read(uint8_t *buffer, size_t capacity)
-{
-    return tme_uart_rx_read(buffer, capacity);
-}
-
-void tme_port_idle(void)
-{
-    cm4_disable_irq();
-    if (tme_uart_rx_empty()) {
-        cm4_wfi();
-    }
-    cm4_enable_irq();
 }
