@@ -30,7 +30,15 @@ SOURCES = [
     HOST / "host_driver.c",
     *(
         CORE / name
-        for name in ("tme_crc.c", "tme_proto.c", "tme_app.c", "tme_mlperf.c", "tme_fmt.c", "tme_runner.c")
+        for name in (
+            "tme_crc.c",
+            "tme_proto.c",
+            "tme_app.c",
+            "tme_mlperf.c",
+            "tme_mlperf_io.c",
+            "tme_fmt.c",
+            "tme_runner.c",
+        )
     ),
     FIXTURE_MODEL_DIR / "model.c",
 ]
