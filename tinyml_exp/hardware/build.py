@@ -87,6 +87,16 @@ def _toolchain_version() -> str:
     return result.stdout.splitlines()[0].strip()
 
 
+def _make_command(
+    board: str, model_dir: Path, build_dir: Path, jobs: int, defines: Sequence[str]
+) -> list[str]:
+    command = ["make", "-C", str(FIRMWARE_DIR), f"-j{jobs}", f"BOARD={board}"]
+    command += [f"MODEL_DIR={model_dir}", f"BUILD_DIR={build_dir}"]
+    if defines:
+        command.append("TME_DEFINES=" + " ".join(f"-D{d}" for d in defines))
+    return command
+
+
 def build_firmware(
     board: str, model_dir: Path, build_dir: Path, *, jobs: int = 1, defines: Sequence[str] = ()
 ) -> FirmwareBuild:
@@ -100,17 +110,7 @@ def build_firmware(
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
     _check_inputs(board, model_dir, build_dir)
     require_tools(*FIRMWARE_BUILD_TOOLS)
-    command = [
-        "make",
-        "-C",
-        str(FIRMWARE_DIR),
-        f"-j{jobs}",
-        f"BOARD={board}",
-        f"MODEL_DIR={model_dir}",
-        f"BUILD_DIR={build_dir}",
-    ]
-    if defines:
-        command.append("TME_DEFINES=" + " ".join(f"-D{d}" for d in defines))
+    command = _make_command(board, model_dir, build_dir, jobs, defines)
     log.info("building firmware: %s", " ".join(command))
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
