@@ -185,8 +185,9 @@ void tme_board_rx_unmask(void)
 /*
  * IWDG, sequence of RM0351 "Configuring the IWDG when the window option is disabled": start,
  * unlock, prescaler, reload, wait until SR reads 0, reload the counter. A reset after 2 s without
- * a kick (the LSI varies by about +-10 %): far above one inference (~14 M cycles = 0.2 s at
- * 80 MHz for the course CNN), and the host's request timeout (5 s) is longer, so it sees BOOT.
+ * a kick (the LSI varies by about +-10 %): far above one inference (the course document's
+ * ~14 M cycles for its CNN are 0.18 s at 80 MHz), and below the host's request timeout (5 s), so
+ * the host sees BOOT before it gives up on the request.
  * Stopped while a debugger halts the core. Once started, the IWDG cannot be stopped until reset.
  */
 #if TME_PORT_HAVE_WATCHDOG
