@@ -30,7 +30,15 @@ SOURCES = [
     HOST / "host_driver.c",
     *(
         CORE / name
-        for name in ("tme_crc.c", "tme_proto.c", "tme_app.c", "tme_mlperf.c", "tme_fmt.c", "tme_runner.c")
+        for name in (
+            "tme_crc.c",
+            "tme_proto.c",
+            "tme_app.c",
+            "tme_mlperf.c",
+            "tme_mlperf_io.c",
+            "tme_fmt.c",
+            "tme_runner.c",
+        )
     ),
     FIXTURE_MODEL_DIR / "model.c",
 ]
@@ -92,15 +100,29 @@ def test_c_parser_errors(driver: Path) -> None:
     corrupted[10] ^= 0x01
     stream = (
         protocol.encode_frame(0x03, 5, bytes(17))  # LEN 17 > capacity 16
-        + protocol.encode_frame(0x01, 6, b"", version=2)
+        + protocol.encode_frame(0x01, 6, b"", version=1)  # a version 1 host
+        + protocol.encode_frame(0x01, 8, b"", version=3)
         + bytes(corrupted)
         + b"\xa5\x01\x02\x03"  # stray start marker followed by a real frame
+        + b"\xa5"
+        + bytes(6 + 4)  # all-zero header: valid in version 1 only
         + protocol.encode_frame(0x01, 7)
     )
     lines = run_driver(driver, "decode", "16", stdin=stream).decode().splitlines()
-    assert lines[:3] == ["ERROR 2 3 5 16", "ERROR 5 1 6 1", lines[2]]
-    assert lines[2].startswith("ERROR 1 2 9 ")  # BAD_CRC for cmd 2 seq 9, detail = device CRC
-    assert lines[3:] == [f"FRAME 1 7 0 {zlib.crc32(b''):08x}"]
+    assert lines[:4] == ["ERROR 2 3 5 16", "ERROR 5 1 6 2", "ERROR 5 1 8 2", lines[3]]
+    assert lines[3].startswith("ERROR 1 2 9 ")  # BAD_CRC for cmd 2 seq 9, detail = device CRC
+    assert lines[4:] == [f"FRAME 1 7 0 {zlib.crc32(b''):08x}"]
+
+
+def test_c_parser_bounds_len_before_draining(driver: Path) -> None:
+    # A stray header whose HCRC happens to pass, with LEN 60000: the device answers BAD_LENGTH and
+    # hunts again at once, so the frame right behind it is received (version 1 skipped 60 kB).
+    stray = bytearray(protocol.encode_frame(0x02, 3, b""))
+    stray[4:6] = (60_000).to_bytes(2, "little")
+    stray[6] = protocol.header_crc(bytes(stray[1:6]))
+    stream = bytes(stray[:7]) + protocol.encode_frame(0x01, 4)
+    lines = run_driver(driver, "decode", "784", stdin=stream).decode().splitlines()
+    assert lines == ["ERROR 2 2 3 784", f"FRAME 1 4 0 {zlib.crc32(b''):08x}"]
 
 
 def _fixture_reference(x: bytes) -> bytes:
@@ -122,7 +144,7 @@ def test_app_replies_decode_strictly_in_python(driver: Path) -> None:
         protocol.encode_frame(Command.INFER, 22, bytes(783)),
         protocol.encode_frame(Command.IDENTIFY, 23, b"x"),
         protocol.encode_frame(Command.ECHO, 24, bytes(785)),
-        protocol.encode_frame(Command.IDENTIFY, 25, version=3),
+        protocol.encode_frame(Command.IDENTIFY, 25, version=1),
         bytes(bad_crc),
     ]
     decoder = protocol.FrameDecoder()
@@ -162,7 +184,7 @@ def test_app_replies_decode_strictly_in_python(driver: Path) -> None:
         (22, ErrorCode.BAD_INPUT_SIZE, Command.INFER, 784),
         (23, ErrorCode.BAD_LENGTH, Command.IDENTIFY, 0),
         (24, ErrorCode.BAD_LENGTH, Command.ECHO, 784),
-        (25, ErrorCode.UNSUPPORTED_VERSION, Command.IDENTIFY, 1),
+        (25, ErrorCode.UNSUPPORTED_VERSION, Command.IDENTIFY, 2),
     ]
     seq, code, command, _ = error(replies[12])
     assert (seq, code, command) == (40, ErrorCode.BAD_CRC, Command.ECHO)
@@ -209,3 +231,34 @@ def test_python_and_c_crc_agree(driver: Path) -> None:
     lines = run_driver(driver, "decode", "64", stdin=stream).decode().splitlines()
     assert lines == [f"FRAME 1 {n} {n} {zlib.crc32(bytes(range(n))):08x}" for n in range(65)]
     assert struct.pack("<I", zlib.crc32(b"123456789")) == bytes.fromhex("2639f4cb")
+
+
+def _rx_sim(tmp_path: Path, *defines: str) -> Path:
+    exe = tmp_path / "rx_sim"
+    sources = [HOST / "rx_sim.c", FIRMWARE_DIR / "boards" / "common" / "tme_uart_rx.c"]
+    includes = [f"-I{CORE}", f"-I{FIRMWARE_DIR / 'boards' / 'common'}"]
+    command = ["gcc", *CFLAGS, *SANITIZERS, *defines, *includes, *map(str, sources), "-o", str(exe)]
+    subprocess.run(command, check=True)
+    return exe
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_uart_rx_ring_full_path_never_livelocks(tmp_path: Path, seed: int) -> None:
+    # The shared receive path against QEMU 7.2's USART model (a line RXNEIE cannot lower): every
+    # byte arrives once and in order, and the ring was full (interrupt masked) many times.
+    out = run_driver(_rx_sim(tmp_path), str(seed), "100000").decode()
+    stats = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", out)}
+    assert stats["received"] == 100_000
+    assert stats["mask_events"] > 100
+
+
+def test_uart_rx_simulation_catches_the_rxneie_only_livelock(tmp_path: Path) -> None:
+    # The old port masked RXNEIE only: on QEMU 7.2 the handler is then re-entered forever.
+    result = subprocess.run(
+        [str(_rx_sim(tmp_path, "-DRX_SIM_MASK_RXNEIE_ONLY")), "1", "100000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "livelock" in result.stdout

@@ -113,6 +113,42 @@ def test_resynchronises_after_garbage_and_a_partial_frame(
     assert device.infer(x).output == fixture_reference(x)
 
 
+@pytest.fixture(scope="module")
+def tiny_ring_firmware(tmp_path_factory: pytest.TempPathFactory) -> FirmwareBuild:
+    """The fixture firmware with an 8-byte receive ring: every frame fills it many times over."""
+    return build_firmware(
+        BOARD, FIXTURE_MODEL_DIR, tmp_path_factory.mktemp("fw8"), defines=["TME_RING_BYTES=8"]
+    )
+
+
+@pytest.mark.parametrize("ring", ["tiny", "default"])
+def test_pipelined_requests_fill_the_ring_without_livelock(
+    firmware: FirmwareBuild, tiny_ring_firmware: FirmwareBuild, ring: str
+) -> None:
+    """The host sends the next frames before reading any reply, so bytes pile up while the device
+    computes and answers: the ring fills and the receive interrupt is masked (issue 11: on QEMU
+    7.2 masking RXNEIE alone left the core in the USART handler for ever)."""
+    rng = np.random.default_rng(13)
+    elf = (tiny_ring_firmware if ring == "tiny" else firmware).elf
+    with run_qemu(elf) as instance, DeviceClient(instance.open_serial(), timeout_s=10.0) as client:
+        client.connect(timeout_s=20.0)
+        for burst in range(6):
+            inputs = [rng.integers(-128, 128, 784, dtype=np.int8).tobytes() for _ in range(4)]
+            seqs = [100 + 4 * burst + i for i in range(4)]
+            # 4 x 795 bytes in one write: far more than the 256-byte ring (and the 8-byte one).
+            client.send_raw(
+                b"".join(
+                    protocol.encode_frame(Command.INFER, s, x) for s, x in zip(seqs, inputs, strict=True)
+                )
+            )
+            for seq, x in zip(seqs, inputs, strict=True):
+                reply = client.receive(timeout_s=10.0)
+                assert reply is not None, f"no reply to pipelined request {seq}: the device hangs"
+                assert (reply.cmd, reply.seq) == (0x82, seq)
+                assert protocol.parse_infer_reply(reply.payload, 10).output == fixture_reference(x)
+        assert client.echo(b"still in sync") == b"still in sync"
+
+
 def test_link_speed(device: DeviceClient) -> None:
     """Round-trip time and throughput of the emulated link; logged for the report, loosely bounded."""
     rounds = 20

@@ -118,7 +118,7 @@ def test_missing_toolchain_names_the_debian_packages(tmp_path: Path, monkeypatch
     ("head", "reason"),
     [
         ("mean", "RAM overflow"),  # 64 × 64 × 16 float activations = 256 KB > 128 KB of RAM
-        ("none", "protocol v1 carries at most 65535 payload bytes: the model output is too large"),
+        ("none", "protocol v2 carries at most 65535 payload bytes: the model output is too large"),
     ],
 )
 def test_a_model_too_big_for_the_board_is_a_skip(tmp_path: Path, head: str, reason: str) -> None:

@@ -36,7 +36,15 @@ RUNNER_LAP = re.compile(r"^m-lap-us-([0-9]+)$")
 RUNNER_CHUNK_BYTES = 31  # bytes per `db` line the runner sends without a power manager
 CORE = FIRMWARE_DIR / "core"
 HOST = FIRMWARE_DIR / "tests" / "host"
-CORE_SOURCES = ("tme_crc.c", "tme_proto.c", "tme_app.c", "tme_mlperf.c", "tme_fmt.c", "tme_runner.c")
+CORE_SOURCES = (
+    "tme_crc.c",
+    "tme_proto.c",
+    "tme_app.c",
+    "tme_mlperf.c",
+    "tme_mlperf_io.c",
+    "tme_fmt.c",
+    "tme_runner.c",
+)
 
 
 @pytest.fixture(scope="module")

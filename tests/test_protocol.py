@@ -23,7 +23,7 @@ from tinyml_exp.hardware.protocol import (
 )
 
 FIXTURE_INFO = DeviceInfo(
-    protocol_version=1,
+    protocol_version=2,
     counter_unit=CounterUnit.INSTRUCTIONS,
     max_request_payload_bytes=784,
     build_id=0x38110B6B,
@@ -36,16 +36,42 @@ FIXTURE_INFO = DeviceInfo(
 )
 
 
-def test_crc8_check_value() -> None:
-    assert protocol.crc8(b"123456789") == 0xF4  # CRC-8/SMBUS catalogue check value
+def test_crc8_check_values() -> None:
+    assert protocol.crc8(b"123456789") == 0xF4  # CRC-8/SMBUS catalogue check value (version 1)
+    assert protocol.crc8(b"123456789", protocol.HCRC_INIT) == 0xFB  # PROTOCOL.md §2, version 2
 
 
 def test_encode_frame_golden_bytes() -> None:
     # IDENTIFY, seq 7, empty payload; the C parser accepts the same bytes (test_firmware_host.py).
     frame = protocol.encode_frame(Command.IDENTIFY, 7)
-    assert frame.hex() == "a5010107000062" + "7b639579"
-    assert protocol.crc8(frame[1:6]) == frame[6]
+    assert frame.hex() == "a50201070000fd" + "009fb19f"
+    assert protocol.crc8(frame[1:6], 0xFF) == frame[6]
     assert struct.unpack("<I", frame[7:])[0] == zlib.crc32(frame[1:7])
+    # A version 1 host computed HCRC from 0x00: still recognisable, to be told the version.
+    assert protocol.encode_frame(Command.IDENTIFY, 7, version=1).hex() == "a5010107000062" + "7b639579"
+
+
+def test_all_zero_header_is_not_a_header() -> None:
+    # Version 1's zero initial value let a stray marker before zeros (the handshake filler) pass.
+    assert protocol.crc8(bytes(5)) == 0 and protocol.header_crc(bytes(5)) != 0
+    decoder = FrameDecoder()
+    good = protocol.encode_frame(0x81, 4, b"ok")
+    assert decoder.feed(b"\xa5" + bytes(6 + 4) + good) == [Frame(0x81, 4, b"ok")]
+    assert decoder.stats.bad_headers == 1
+
+
+def test_decoder_bounds_len_before_waiting_for_the_body() -> None:
+    # A stray header with a valid HCRC and a 60 kB LEN must not make the host wait for 60 kB.
+    stray = bytearray(protocol.encode_frame(0x82, 5, b""))
+    stray[4:6] = (60_000).to_bytes(2, "little")
+    stray[6] = protocol.header_crc(bytes(stray[1:6]))
+    good = protocol.encode_frame(0x82, 6, b"reply")
+    decoder = FrameDecoder(max_payload=1024)
+    assert decoder.feed(bytes(stray[:7]) + good) == [Frame(0x82, 6, b"reply")]
+    assert decoder.stats.bad_headers == 1
+    # The same LEN is fine for a decoder told to expect it.
+    big = protocol.encode_frame(0x83, 7, bytes(5000))
+    assert FrameDecoder(max_payload=5000).feed(big) == [Frame(0x83, 7, bytes(5000))]
 
 
 @pytest.mark.parametrize("chunking", ["whole", "bytewise", "random"])
@@ -59,9 +85,12 @@ def test_frames_round_trip_through_garbage(chunking: str) -> None:
     for frame in frames:
         # Garbage, including stray start markers whose header check fails.
         stream += bytes(b for b in rng.randbytes(rng.randrange(20)) if b != protocol.SOF)
-        stream += bytes([protocol.SOF]) + rng.randbytes(3)
-        stream += protocol.encode_frame(frame.cmd, frame.seq, frame.payload)
-    decoder = FrameDecoder()
+        encoded = protocol.encode_frame(frame.cmd, frame.seq, frame.payload)
+        stray = rng.randbytes(3)
+        while protocol.header_crc(stray + encoded[:2]) == encoded[2]:  # one in 256 would pass
+            stray = rng.randbytes(3)
+        stream += bytes([protocol.SOF]) + stray + encoded
+    decoder = FrameDecoder(max_payload=protocol.MAX_PAYLOAD_BYTES)  # 5000-byte frames are expected
     decoded: list[Frame] = []
     if chunking == "whole":
         decoded = decoder.feed(bytes(stream))
@@ -91,8 +120,9 @@ def test_decoder_drops_corrupted_frames_and_recovers() -> None:
 
 def test_decoder_drops_other_versions() -> None:
     decoder = FrameDecoder()
-    assert decoder.feed(protocol.encode_frame(0x81, 1, b"x", version=2)) == []
-    assert decoder.stats.bad_versions == 1
+    assert decoder.feed(protocol.encode_frame(0x81, 1, b"x", version=1)) == []
+    assert decoder.feed(protocol.encode_frame(0x81, 1, b"x", version=3)) == []
+    assert (decoder.stats.bad_versions, decoder.stats.last_bad_version) == (2, 3)
 
 
 def test_bytes_wanted_tracks_the_frame() -> None:
@@ -133,7 +163,7 @@ _IDENTIFY_CASES = [
     (protocol.encode_identify(FIXTURE_INFO)[:63], "ends inside the model name"),
     (protocol.encode_identify(FIXTURE_INFO) + b"\x00", "1 trailing bytes"),
     (protocol.encode_identify(FIXTURE_INFO)[:40], "shorter than the 62 minimum"),
-    (_patched(0, b"\x02"), "protocol version 2"),
+    (_patched(0, b"\x01"), "protocol version 1"),
     (_patched(1, b"\x07"), "unknown counter unit 7"),
     (_patched(16, b"\x05"), "input tensor: unknown dtype code 5"),
     (_patched(17, b"\x00"), "input tensor: rank 0"),

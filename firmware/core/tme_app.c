@@ -25,9 +25,9 @@
 #define TME_APP_COUNT_BYTES 4U
 
 _Static_assert(TME_MODEL_INPUT_BYTES <= TME_PROTO_MAX_PAYLOAD_BYTES,
-               "protocol v1 carries at most 65535 payload bytes: the model input is too large");
+               "protocol v2 carries at most 65535 payload bytes: the model input is too large");
 _Static_assert(TME_MODEL_OUTPUT_BYTES + TME_APP_COUNT_BYTES <= TME_PROTO_MAX_PAYLOAD_BYTES,
-               "protocol v1 carries at most 65535 payload bytes: the model output is too large");
+               "protocol v2 carries at most 65535 payload bytes: the model output is too large");
 _Static_assert(TME_APP_NAME_BYTES <= 255U, "TME_MODEL_NAME is longer than 255 bytes");
 _Static_assert(TME_APP_BOARD_BYTES <= 255U, "TME_PORT_BOARD_NAME is longer than 255 bytes");
 
@@ -95,6 +95,21 @@ static void tme_app_infer(uint8_t seq)
     tme_proto_end(&tme_app_writer);
 }
 
+#ifdef TME_TEST_HANG_AFTER
+/* Test builds only: the device stops answering for good (no more watchdog kicks) once it has
+ * answered TME_TEST_HANG_AFTER INFER requests since it booted, as a firmware bug would. */
+static void tme_app_test_hang(void)
+{
+    static uint32_t answered;
+    if (answered >= (uint32_t)(TME_TEST_HANG_AFTER)) {
+        for (;;) {
+            __asm__ volatile("" ::: "memory");
+        }
+    }
+    answered++;
+}
+#endif
+
 static void tme_app_dispatch(const tme_proto_parser_t *frame)
 {
     switch (frame->cmd) {
@@ -106,6 +121,9 @@ static void tme_app_dispatch(const tme_proto_parser_t *frame)
         }
         break;
     case TME_CMD_INFER:
+#ifdef TME_TEST_HANG_AFTER
+        tme_app_test_hang();
+#endif
         if (frame->length != TME_MODEL_INPUT_BYTES) {
             tme_proto_send_error(&tme_app_writer, frame->seq, TME_ERR_BAD_INPUT_SIZE, frame->cmd,
                                  (uint32_t)TME_MODEL_INPUT_BYTES);

@@ -1,8 +1,8 @@
 #include "tme_crc.h"
 
-uint8_t tme_crc8(const uint8_t *data, size_t len)
+uint8_t tme_crc8(uint8_t init, const uint8_t *data, size_t len)
 {
-    uint32_t crc = 0U;
+    uint32_t crc = init;
     for (size_t i = 0U; i < len; i++) {
         crc ^= data[i];
         for (uint32_t bit = 0U; bit < 8U; bit++) {

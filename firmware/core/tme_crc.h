@@ -1,8 +1,9 @@
 /*
  * Checksums of the serial protocol (PROTOCOL.md §2).
  *
- * CRC-8   poly 0x07, init 0x00, no reflection, no final XOR ("CRC-8/SMBUS"; check value 0xF4)
- *         protects the 6 header bytes after the start marker.
+ * CRC-8   poly 0x07, no reflection, no final XOR, initial value given: 0xFF for the protocol's
+ *         header (check value 0xFB), 0x00 only to recognise a version 1 peer ("CRC-8/SMBUS",
+ *         check value 0xF4). Protects the 6 header bytes after the start marker.
  * CRC-32  the IEEE 802.3 / zlib CRC (reflected poly 0xEDB88320, init and final XOR 0xFFFFFFFF;
  *         check value 0xCBF43926), so the host computes it with Python's zlib.crc32.
  */
@@ -12,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-uint8_t tme_crc8(const uint8_t *data, size_t len);
+uint8_t tme_crc8(uint8_t init, const uint8_t *data, size_t len);
 
 /*
  * Continues a CRC-32 the way zlib.crc32(data, crc) does: start with crc = 0, feed the pieces in

@@ -19,6 +19,8 @@ int main(void)
     tme_app_init(tme_main_write, NULL);
     tme_app_send_boot();
     for (;;) {
+        /* Every pass, also after an idle wake-up: only a main loop that is stuck misses it. */
+        tme_port_watchdog_kick();
         size_t received = tme_port_uart_read(chunk, sizeof chunk);
         if (received > 0U) {
             tme_app_feed(chunk, received);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "model.h"
-#include "tme_fmt.h"
+#include "tme_mlperf_io.h"
 #include "tme_port.h"
 #include "tme_runner.h"
 
@@ -22,8 +22,6 @@
 #define TME_MLPERF_CHAR_TERMINATOR '%'
 
 static struct {
-    tme_proto_write_fn write;
-    void *ctx;
     uint8_t *buffer;
     size_t capacity;
     size_t expected;  /* bytes announced by `db load N` */
@@ -32,128 +30,14 @@ static struct {
     size_t line_len;
     int line_active;
     int line_overflow;
-    uint32_t micros;     /* time in microseconds (see tme_mlperf_clock) */
-    uint32_t ticks_left; /* counter ticks not yet worth a whole microsecond */
-    uint32_t last_count; /* counter value at the last update */
 } tme_mlperf;
 
 void tme_mlperf_init(tme_proto_write_fn write, void *ctx, uint8_t *buffer, size_t capacity)
 {
     memset(&tme_mlperf, 0, sizeof tme_mlperf);
-    tme_mlperf.write = write;
-    tme_mlperf.ctx = ctx;
+    tme_mlperf_io_init(write, ctx);
     tme_mlperf.buffer = buffer;
     tme_mlperf.capacity = capacity;
-    tme_mlperf.last_count = TME_PORT_COUNTER_READ();
-}
-
-/* --- output ---------------------------------------------------------------------------------- */
-
-static void tme_mlperf_put(const char *text, size_t len)
-{
-    tme_mlperf.write(tme_mlperf.ctx, (const uint8_t *)text, len);
-}
-
-/*
- * Local strlen / strcmp: newlib-nano's are 1 KB together, and strlen is aligned to 64 bytes, which
- * leaves a gap in the flash image. GCC turns a plain length loop back into a strlen call at -O3
- * (loop distribution), hence the attribute.
- */
-#if defined(__GNUC__) && !defined(__clang__)
-#define TME_MLPERF_NO_LIBCALL __attribute__((optimize("no-tree-loop-distribute-patterns")))
-#else
-#define TME_MLPERF_NO_LIBCALL
-#endif
-
-static TME_MLPERF_NO_LIBCALL size_t tme_mlperf_length(const char *text)
-{
-    size_t n = 0U;
-    while (text[n] != '\0') {
-        n++;
-    }
-    return n;
-}
-
-static int tme_mlperf_differ(const char *a, const char *b)
-{
-    while ((*a != '\0') && (*a == *b)) {
-        a++;
-        b++;
-    }
-    return *a != *b;
-}
-
-static void tme_mlperf_puts(const char *text)
-{
-    tme_mlperf_put(text, tme_mlperf_length(text));
-}
-
-static void tme_mlperf_line_end(void)
-{
-    tme_mlperf_put("\r\n", 2U);
-}
-
-static void tme_mlperf_put_u32(uint32_t value)
-{
-    char text[TME_FMT_U32_CHARS];
-    tme_mlperf_put(text, tme_fmt_u32(text, value));
-}
-
-static void tme_mlperf_put_hex8(uint8_t value)
-{
-    char text[2];
-    tme_mlperf_put(text, tme_fmt_hex8(text, value));
-}
-
-static void tme_mlperf_put_fixed3(float value)
-{
-    char text[TME_FMT_FIXED3_CHARS];
-    tme_mlperf_put(text, tme_fmt_fixed3(text, value));
-}
-
-static void tme_mlperf_message(const char *prefix, uint32_t value)
-{
-    tme_mlperf_puts(prefix);
-    tme_mlperf_put_u32(value);
-    tme_mlperf_line_end();
-}
-
-static void tme_mlperf_error(const char *text)
-{
-    tme_mlperf_puts("e-[");
-    tme_mlperf_puts(text);
-    tme_mlperf_puts("]");
-    tme_mlperf_line_end();
-}
-
-/* --- time ------------------------------------------------------------------------------------ */
-
-/*
- * Microseconds from the board counter, as a 32-bit count that wraps after 71 minutes like the
- * reference's `%lu` timestamps. Exact as long as it is called at least once per counter period
- * (53 s at 80 MHz; 4.3 s of emulated time on QEMU, where TIM2 counts at 1 GHz): the infer loop
- * calls it after every inference, so lap times within one command are right; between two
- * commands whole periods can be missed, which no MLPerf figure depends on.
- */
-#define TME_MLPERF_TICKS_PER_US ((uint32_t)((TME_PORT_COUNTER_HZ) / 1000000U))
-#if ((TME_PORT_COUNTER_HZ) % 1000000U) != 0U
-#error "TME_PORT_COUNTER_HZ must be a whole number of MHz for the text dialect's microsecond clock"
-#endif
-
-static uint32_t tme_mlperf_clock(void)
-{
-    uint32_t now = TME_PORT_COUNTER_READ();
-    uint32_t elapsed = now - tme_mlperf.last_count;
-    tme_mlperf.last_count = now;
-    tme_mlperf.ticks_left += elapsed % TME_MLPERF_TICKS_PER_US;
-    tme_mlperf.micros += (elapsed / TME_MLPERF_TICKS_PER_US) + (tme_mlperf.ticks_left / TME_MLPERF_TICKS_PER_US);
-    tme_mlperf.ticks_left %= TME_MLPERF_TICKS_PER_US;
-    return tme_mlperf.micros;
-}
-
-static void tme_mlperf_lap(uint32_t micros)
-{
-    tme_mlperf_message("m-lap-us-", micros);
 }
 
 /* --- commands -------------------------------------------------------------------------------- */
@@ -319,6 +203,7 @@ static void tme_mlperf_run_once(void)
     memcpy(tme_model_input(), tme_mlperf.buffer, TME_MODEL_INPUT_BYTES);
     (void)tme_runner_invoke_timed();
     (void)tme_mlperf_clock();
+    tme_port_watchdog_kick(); /* `infer N` may run for longer than the watchdog allows */
 }
 
 static void tme_mlperf_infer(const char *count, const char *warmups)
@@ -362,7 +247,7 @@ static void tme_mlperf_infer(const char *count, const char *warmups)
 static void tme_mlperf_help(void)
 {
     static const char *const lines[] = {
-        "tinyml_exp firmware, MLPerf Tiny runner commands (binary protocol v1 on the same port)",
+        "tinyml_exp firmware, MLPerf Tiny runner commands (binary protocol v2 on the same port)",
         "name         : Print the name of the device",
         "profile      : Print the benchmark profile and the model",
         "timestamp    : Print the time (m-lap-us-N)",

@@ -19,6 +19,11 @@
  *                             busy-polls tme_port_uart_read().
  *   TME_PORT_COUNTER_HZ       counter ticks per second, for the text dialect's microsecond
  *                             timestamps (m-lap-us); defaults to TME_PORT_CLOCK_HZ (a cycle counter).
+ *   TME_PORT_HAVE_WATCHDOG 1  the board starts a watchdog in tme_port_init() and implements
+ *                             tme_port_watchdog_kick(), which the main loop calls on every pass
+ *                             (and the text dialect after every inference). A board that stops
+ *                             being kicked resets and sends BOOT; the host then resumes.
+ *                             A test build may pass -DTME_PORT_HAVE_WATCHDOG=0.
  */
 #ifndef TME_PORT_H
 #define TME_PORT_H
@@ -51,6 +56,9 @@
 #ifndef TME_PORT_HAVE_IDLE
 #define TME_PORT_HAVE_IDLE 0
 #endif
+#ifndef TME_PORT_HAVE_WATCHDOG
+#define TME_PORT_HAVE_WATCHDOG 0
+#endif
 #ifndef TME_PORT_COUNTER_HZ
 #define TME_PORT_COUNTER_HZ TME_PORT_CLOCK_HZ
 #endif
@@ -70,6 +78,15 @@ size_t tme_port_uart_read(uint8_t *buffer, size_t capacity);
 #if TME_PORT_HAVE_IDLE
 /* Sleeps until an interrupt may have delivered a byte; returns at once if one is waiting. */
 void tme_port_idle(void);
+#endif
+
+#if TME_PORT_HAVE_WATCHDOG
+/* Proof of life: restarts the watchdog's count-down. Cheap (one or two stores). */
+void tme_port_watchdog_kick(void);
+#else
+static inline void tme_port_watchdog_kick(void)
+{
+}
 #endif
 
 #endif /* TME_PORT_H */

@@ -47,10 +47,16 @@ static void tme_proto_resync_header(tme_proto_parser_t *parser)
     parser->header_fill = (uint8_t)(parser->header_fill - start);
 }
 
+uint8_t tme_proto_header_crc(const uint8_t *h)
+{
+    uint8_t init = (h[0] == 1U) ? TME_PROTO_HCRC_INIT_V1 : TME_PROTO_HCRC_INIT;
+    return tme_crc8(init, h, 5U);
+}
+
 static tme_proto_event_t tme_proto_header_complete(tme_proto_parser_t *parser)
 {
     const uint8_t *h = parser->header;
-    if (tme_crc8(&h[1], 5U) != h[6]) {
+    if (tme_proto_header_crc(&h[1]) != h[6]) {
         tme_proto_resync_header(parser);
         return TME_PROTO_EVENT_NONE;
     }
@@ -58,15 +64,22 @@ static tme_proto_event_t tme_proto_header_complete(tme_proto_parser_t *parser)
     parser->cmd = h[2];
     parser->seq = h[3];
     parser->length = (uint16_t)(h[4] | ((uint16_t)h[5] << 8));
-    if ((h[1] != TME_PROTO_VERSION) || (parser->length > parser->capacity)) {
-        /* Answer now and skip the body: LEN is covered by the header CRC, and the header layout
-         * is frozen across protocol versions, so LEN is meaningful even for another version. */
-        parser->drain_left = (uint32_t)parser->length + TME_PROTO_CRC_BYTES;
-        parser->state = TME_PROTO_STATE_DRAIN;
+    if (parser->length > parser->capacity) {
+        /* Bounded before anything is skipped: an 8-bit check passes one stray header in 256, and
+         * trusting its LEN would make the device deaf for up to 65 kB. The body of a real
+         * oversized frame is hunted through instead (its bytes fail as headers or frames). */
+        parser->state = TME_PROTO_STATE_HUNT;
         if (h[1] != TME_PROTO_VERSION) {
             return tme_proto_report(parser, TME_ERR_UNSUPPORTED_VERSION, TME_PROTO_VERSION);
         }
         return tme_proto_report(parser, TME_ERR_BAD_LENGTH, parser->capacity);
+    }
+    if (h[1] != TME_PROTO_VERSION) {
+        /* Answer now and skip the body (at most capacity + 4 bytes): the header layout is frozen
+         * across protocol versions, so LEN is meaningful even for another version. */
+        parser->drain_left = (uint32_t)parser->length + TME_PROTO_CRC_BYTES;
+        parser->state = TME_PROTO_STATE_DRAIN;
+        return tme_proto_report(parser, TME_ERR_UNSUPPORTED_VERSION, TME_PROTO_VERSION);
     }
     parser->crc_running = tme_crc32(0U, &h[1], TME_PROTO_HEADER_BYTES - 1U);
     parser->payload_fill = 0U;
@@ -155,7 +168,7 @@ void tme_proto_begin(tme_proto_writer_t *writer, uint8_t cmd, uint8_t seq, uint1
     header[2] = cmd;
     header[3] = seq;
     tme_proto_put_u16(&header[4], length);
-    header[6] = tme_crc8(&header[1], 5U);
+    header[6] = tme_proto_header_crc(&header[1]);
     writer->crc_running = tme_crc32(0U, &header[1], TME_PROTO_HEADER_BYTES - 1U);
     writer->write(writer->ctx, header, sizeof header);
 }

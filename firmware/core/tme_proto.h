@@ -1,13 +1,13 @@
 /*
- * Framing of the binary serial protocol, version 1 (see firmware/PROTOCOL.md, which is normative).
+ * Framing of the binary serial protocol, version 2 (see firmware/PROTOCOL.md, which is normative).
  *
  *   offset  size  field
  *   0       1     SOF      0xA5, outside printable ASCII (leaves room for an ASCII dialect)
- *   1       1     VER      protocol version (1)
+ *   1       1     VER      protocol version (2)
  *   2       1     CMD      command (host -> device) or reply / event code (device -> host)
  *   3       1     SEQ      sequence number, echoed in the reply
  *   4       2     LEN      payload length, little endian
- *   6       1     HCRC     CRC-8 of bytes 1..5
+ *   6       1     HCRC     CRC-8 of bytes 1..5, initial value 0xFF (0x00 in version 1)
  *   7       LEN   PAYLOAD
  *   7+LEN   4     CRC      CRC-32 of bytes 1 .. 6+LEN (VER through the payload), little endian
  *
@@ -20,7 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TME_PROTO_VERSION 1U
+#define TME_PROTO_VERSION 2U
+/* Header CRC-8 initial value. Version 1 used 0x00, which let `A5 00 00 00 00 00 00` (a stray
+ * marker before a run of zeros, such as the handshake filler) pass as a header; a header whose
+ * VER is 1 is still checked with 0x00, only to answer it with UNSUPPORTED_VERSION. */
+#define TME_PROTO_HCRC_INIT 0xFFU
+#define TME_PROTO_HCRC_INIT_V1 0x00U
 #define TME_PROTO_SOF 0xA5U
 #define TME_PROTO_HEADER_BYTES 7U
 #define TME_PROTO_CRC_BYTES 4U
@@ -79,11 +84,17 @@ void tme_proto_parser_init(tme_proto_parser_t *parser, uint8_t *payload, uint16_
  * Consumes one byte. Hunts for the start marker, checks the header CRC (a failed header is taken
  * for garbage: it is dropped silently and the hunt resumes at the next start marker inside it),
  * then collects the payload and checks the frame CRC.
- *   - LEN > capacity or VER != 1 with a valid header: ERROR at once, then the LEN + 4 bytes that
- *     follow are skipped (the header is CRC-checked, so LEN is trusted).
+ *   - LEN > capacity with a valid header: ERROR (BAD_LENGTH) at once, and the hunt resumes with
+ *     the next byte: LEN is bounded by the buffer before anything is skipped, so a stray header
+ *     with a large LEN cannot make the device deaf for up to 65 kB.
+ *   - VER != 2 with a valid header and LEN <= capacity: ERROR (UNSUPPORTED_VERSION) at once, then
+ *     the LEN + 4 bytes that follow are skipped.
  *   - frame CRC mismatch: ERROR (TME_ERR_BAD_CRC) with the header's cmd and seq.
  */
 tme_proto_event_t tme_proto_parser_feed(tme_proto_parser_t *parser, uint8_t byte);
+
+/* The HCRC byte a header with bytes 1..5 `h` must carry (the initial value depends on VER, h[0]). */
+uint8_t tme_proto_header_crc(const uint8_t *h);
 
 /* True while the parser is between frames, discarding bytes until a start marker. */
 int tme_proto_parser_hunting(const tme_proto_parser_t *parser);

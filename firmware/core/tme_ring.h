@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifndef TME_RING_BYTES /* a test build makes it tiny, to force the ring-full path */
 #define TME_RING_BYTES 256U
+#endif
 #if (TME_RING_BYTES & (TME_RING_BYTES - 1U)) != 0U
 #error "TME_RING_BYTES must be a power of two"
 #endif

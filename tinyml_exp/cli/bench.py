@@ -126,7 +126,7 @@ def _load_dataset(name: str) -> tuple[np.ndarray, np.ndarray]:
 @contextmanager
 def _connected(args: argparse.Namespace, expected) -> Iterator:
     from tinyml_exp.hardware.link import ReliableLink
-    from tinyml_exp.hardware.qemu import run_qemu
+    from tinyml_exp.hardware.qemu import QemuSupervisor
     from tinyml_exp.hardware.session import open_port
 
     common = {
@@ -136,9 +136,9 @@ def _connected(args: argparse.Namespace, expected) -> Iterator:
         "expected": expected,
     }
     if args.qemu is not None:
-        with run_qemu(args.qemu) as qemu:
+        with QemuSupervisor(args.qemu) as qemu:
             hint = f"QEMU runs {args.qemu}; is it a tinyml_exp firmware for netduinoplus2?"
-            with ReliableLink(qemu.open_serial, qemu.url, hint=hint, **common) as link:
+            with ReliableLink(qemu.open_serial, qemu.url, hint=hint, restart=qemu.restart, **common) as link:
                 link.connect()
                 yield link
         return

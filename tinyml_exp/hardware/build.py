@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,25 +88,30 @@ def _toolchain_version() -> str:
     return result.stdout.splitlines()[0].strip()
 
 
-def build_firmware(board: str, model_dir: Path, build_dir: Path, *, jobs: int = 1) -> FirmwareBuild:
+def _make_command(
+    board: str, model_dir: Path, build_dir: Path, jobs: int, defines: Sequence[str]
+) -> list[str]:
+    command = ["make", "-C", str(FIRMWARE_DIR), f"-j{jobs}", f"BOARD={board}"]
+    command += [f"MODEL_DIR={model_dir}", f"BUILD_DIR={build_dir}"]
+    if defines:
+        command.append("TME_DEFINES=" + " ".join(f"-D{d}" for d in defines))
+    return command
+
+
+def build_firmware(
+    board: str, model_dir: Path, build_dir: Path, *, jobs: int = 1, defines: Sequence[str] = ()
+) -> FirmwareBuild:
     """Builds firmware/ for `board` with the model in `model_dir` (model.c / model.h) into `build_dir`.
 
     Incremental: make rebuilds only what changed (and everything when board, model directory or
-    flags change). Raises ToolMissingError naming the Debian package when the toolchain is missing,
+    flags change). `defines` (`NAME=VALUE` or `NAME`) make test builds (firmware/Makefile
+    TME_DEFINES), e.g. a tiny receive ring or a hang after N requests. Raises ToolMissingError naming the Debian package when the toolchain is missing,
     FirmwareBuildError with the compiler's last lines when the build fails.
     """
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
     _check_inputs(board, model_dir, build_dir)
     require_tools(*FIRMWARE_BUILD_TOOLS)
-    command = [
-        "make",
-        "-C",
-        str(FIRMWARE_DIR),
-        f"-j{jobs}",
-        f"BOARD={board}",
-        f"MODEL_DIR={model_dir}",
-        f"BUILD_DIR={build_dir}",
-    ]
+    command = _make_command(board, model_dir, build_dir, jobs, defines)
     log.info("building firmware: %s", " ".join(command))
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -123,7 +123,7 @@ class DeviceClient:
             wait_until = min(deadline, time.monotonic() + ping_interval_s)
             while (frame := self._next_frame(wait_until)) is not None:
                 if frame.cmd == protocol.reply_code(Command.IDENTIFY) and frame.seq == HANDSHAKE_SEQ:
-                    self.info = protocol.parse_identify(frame.payload)
+                    self._learn(protocol.parse_identify(frame.payload))
                     log.info(
                         "device answered after %d ping(s): model %s (build 0x%08x) on %s",
                         pings,
@@ -133,14 +133,30 @@ class DeviceClient:
                     )
                     return self.info
                 log.debug("handshake: ignored frame cmd=0x%02x seq=%d", frame.cmd, frame.seq)
+        version = self._decoder.stats.last_bad_version
+        other = (
+            f": the device sends protocol version {version} frames, this host speaks version "
+            f"{protocol.PROTOCOL_VERSION}; rebuild and flash the firmware from this checkout"
+            if version is not None
+            else ""
+        )
+        # No guess about the cause here: the caller knows whether the device ever answered.
         raise DeviceTimeoutError(
-            f"no IDENTIFY reply within {timeout_s} s ({pings} pings) on {self._port.name}: is the "
-            "firmware running and the port right?"
+            f"no IDENTIFY reply within {timeout_s:g} s ({pings} pings) on {self._port.name}{other}"
         )
 
     def identify(self) -> DeviceInfo:
-        self.info = protocol.parse_identify(self.request(Command.IDENTIFY).payload)
-        return self.info
+        return self._learn(protocol.parse_identify(self.request(Command.IDENTIFY).payload))
+
+    def _learn(self, info: DeviceInfo) -> DeviceInfo:
+        """Keeps the device's description; replies may now be as long as it says (ECHO, INFER)."""
+        self.info = info
+        self._decoder.max_payload = max(
+            protocol.DEFAULT_MAX_REPLY_PAYLOAD_BYTES,
+            info.max_request_payload_bytes,
+            protocol.COUNT_BYTES + info.output.size_bytes,
+        )
+        return info
 
     def infer(self, input_bytes: bytes, *, timeout_s: float | None = None) -> InferResult:
         """Runs one inference: raw input tensor bytes in, raw output tensor bytes + count out."""

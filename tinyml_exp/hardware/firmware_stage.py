@@ -38,9 +38,9 @@ log = logging.getLogger(__name__)
 
 NULL_MODEL_DIR = FIRMWARE_DIR / "tests" / "null_model"
 # GNU ld: "region `RAM' overflowed by N bytes"; our linker scripts' ASSERT says "RAM overflow";
-# firmware/core/tme_app.c refuses tensors larger than a protocol v1 frame.
+# firmware/core/tme_app.c refuses tensors larger than a protocol frame.
 _OVERFLOW = re.compile(
-    r"region `?\w+'? overflowed by \d+ bytes|RAM overflow[^\n]*|protocol v1 carries at most \d+ payload bytes[^\n\"]*"
+    r"region `?\w+'? overflowed by \d+ bytes|RAM overflow[^\n]*|protocol v\d+ carries at most \d+ payload bytes[^\n\"]*"
 )
 
 

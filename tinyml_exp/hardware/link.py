@@ -8,10 +8,13 @@ them, per request:
 - device reset (BOOT frame)          → handshake, check it still runs the same model, retry;
 - link lost (port closed, TCP cut)   → reopen the port, handshake, check the model, retry.
 
-A request is retried at most `retries` times; then `LinkFailedError` names the port and the last
-error. Inference is a pure function of its input, so a retried request is harmless. The first
-handshake that never gets an answer raises `DeviceNotAnsweringError`: one line with the port and
-what to check.
+A request is retried at most `retries` times. Then, if the link was given a `restart` (QEMU:
+kill the hung emulator, start a fresh one), the device is restarted, identified again and the
+same request sent again, up to `max_restarts` times in a row; each restart counts as a device
+reset. Otherwise `LinkFailedError` says what was seen: how many requests the device answered
+before it stopped, how often it was restarted, the last error. Inference is a pure function of
+its input, so a retried request is harmless. Only the first handshake that never gets an answer
+raises `DeviceNotAnsweringError` with the port and what to check (the wrong-port hint).
 """
 
 from __future__ import annotations
@@ -146,6 +149,8 @@ class ReliableLink:
         connect_timeout_s: float = 20.0,
         expected: ModelIdentity | None = None,
         hint: str = "check that the board is connected and runs a tinyml_exp firmware, and the port is right",
+        restart: Callable[[], None] | None = None,
+        max_restarts: int = 2,
     ) -> None:
         self._open_port = open_port
         self.port_name = port_name
@@ -154,6 +159,10 @@ class ReliableLink:
         self.connect_timeout_s = connect_timeout_s
         self.expected = expected
         self.hint = hint
+        self._restart = restart
+        self.max_restarts = max_restarts  # in a row, for one request
+        self.restarts = 0  # device restarts done by the host (also counted in stats.device_resets)
+        self.answered = 0  # requests the device answered
         self.stats = LinkStats()
         self.info: DeviceInfo | None = None
         self._client: DeviceClient | None = None
@@ -188,7 +197,46 @@ class ReliableLink:
         return info
 
     def infer(self, data: bytes) -> InferResult:
-        """One inference, retried after recoverable failures (see the module docstring)."""
+        """One inference, retried after recoverable failures, the device restarted when retries
+        do not help and a `restart` was given (see the module docstring)."""
+        in_a_row = 0
+        while True:
+            try:
+                result = self._infer_with_retries(data)
+            except LinkFailedError as e:
+                if self._restart is None or in_a_row >= self.max_restarts:
+                    raise self._failed(e) from e.__cause__
+                in_a_row += 1
+                self._restart_device(e)
+                continue
+            self.answered += 1
+            return result
+
+    def _failed(self, error: LinkFailedError) -> LinkFailedError:
+        restarted = (
+            f" (restarted by the host {self.restarts} times, at most {self.max_restarts} in a row)"
+            if self._restart is not None
+            else ""
+        )
+        return LinkFailedError(
+            f"the device stopped answering mid-run after {self.answered} answered requests{restarted}: {error}"
+        )
+
+    def _restart_device(self, error: Exception) -> None:
+        log.warning("the device on %s stopped answering (%s); restarting it", self.port_name, error)
+        assert self._restart is not None
+        self.close()
+        self._restart()
+        self.restarts += 1
+        self.stats.device_resets += 1
+        try:
+            self._client = DeviceClient(self._open_port(), timeout_s=self.timeout_s)
+            self._check(self._client.connect(timeout_s=self.connect_timeout_s))
+        except (DeviceTimeoutError, DeviceLinkError, serial.SerialException, OSError) as e:
+            self.close()  # the next attempt reopens the port
+            log.warning("the restarted device does not answer yet: %s", e)
+
+    def _infer_with_retries(self, data: bytes) -> InferResult:
         recovery: str | None = None if self._client is not None else "reopen"
         last: Exception | None = None
         for attempt in range(self.retries + 1):

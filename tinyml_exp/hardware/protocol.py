@@ -1,4 +1,4 @@
-"""Host side of the firmware's binary serial protocol, version 1 (normative: `firmware/PROTOCOL.md`).
+"""Host side of the firmware's binary serial protocol, version 2 (normative: `firmware/PROTOCOL.md`).
 
 Pure Python, no I/O: frame encoding, an incremental frame decoder that resynchronises after
 garbage, and strict parsers for the reply payloads. Anything that does not match the frozen
@@ -19,12 +19,19 @@ from tinyml_exp.errors import TinymlExpError
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+# Header CRC-8 initial value; version 1 used 0x00 (which let `A5 00 00 00 00 00 00` pass as a
+# header) and a VER 1 header is still checked that way, only to recognise a version 1 peer.
+HCRC_INIT = 0xFF
+HCRC_INIT_V1 = 0x00
 SOF = 0xA5
 HEADER_BYTES = 7  # SOF, VER, CMD, SEQ, LEN (u16), HCRC
 CRC_BYTES = 4
 OVERHEAD_BYTES = HEADER_BYTES + CRC_BYTES
 MAX_PAYLOAD_BYTES = 0xFFFF
+# Largest reply payload the decoder waits for before it knows the device (IDENTIFY replies are
+# at most 572 bytes); a header announcing more is taken for a stray one (PROTOCOL.md §2.1).
+DEFAULT_MAX_REPLY_PAYLOAD_BYTES = 4096
 REPLY_FLAG = 0x80
 COUNT_BYTES = 4  # the instruction / cycle count in front of an INFER reply's output tensor
 MAX_RANK = 4
@@ -70,14 +77,19 @@ class ProtocolError(TinymlExpError, ValueError):
     host of different versions."""
 
 
-def crc8(data: bytes) -> int:
-    """CRC-8/SMBUS (poly 0x07, init 0, no reflection): the header check."""
-    crc = 0
+def crc8(data: bytes, init: int = 0) -> int:
+    """CRC-8, poly 0x07, no reflection, no final XOR; init 0 is CRC-8/SMBUS."""
+    crc = init
     for byte in data:
         crc ^= byte
         for _ in range(8):
             crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
     return crc
+
+
+def header_crc(header: bytes) -> int:
+    """HCRC of header bytes 1..5 (VER first): initial value 0xFF, 0x00 for a version 1 header."""
+    return crc8(header, HCRC_INIT_V1 if header[0] == 1 else HCRC_INIT)
 
 
 def reply_code(command: int) -> int:
@@ -100,7 +112,7 @@ def encode_frame(cmd: int, seq: int, payload: bytes = b"", *, version: int = PRO
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ProtocolError(f"payload of {len(payload)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit")
     body = struct.pack("<BBBH", version, cmd, seq, len(payload))
-    body += bytes([crc8(body)])
+    body += bytes([header_crc(body)])
     body += payload
     return bytes([SOF]) + body + struct.pack("<I", zlib.crc32(body))
 
@@ -113,6 +125,7 @@ class DecoderStats:
     bad_headers: int = 0
     bad_crcs: int = 0
     bad_versions: int = 0
+    last_bad_version: int | None = None  # VER of the last frame dropped for its version
 
 
 class FrameDecoder:
@@ -123,18 +136,21 @@ class FrameDecoder:
     dropped (counted in `stats`) and the hunt restarts at the next start marker, so a stream that
     begins mid-frame or holds garbage recovers by itself. After a CRC-32 failure the hunt resumes
     right after the failed frame's start marker, not after its claimed length: when bytes were
-    lost, the next real frame begins inside that length.
+    lost, the next real frame begins inside that length. A header announcing more than
+    `max_payload` bytes is taken for a stray one too, so it cannot make the decoder wait for
+    65 kB that never come.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_payload: int = DEFAULT_MAX_REPLY_PAYLOAD_BYTES) -> None:
         self._buffer = bytearray()
+        self.max_payload = max_payload
         self.stats = DecoderStats()
 
     def bytes_wanted(self) -> int:
         """How many more bytes could complete the frame being received (at least 1)."""
         if len(self._buffer) < HEADER_BYTES:
             return HEADER_BYTES - len(self._buffer)
-        length = int.from_bytes(self._buffer[4:6], "little")
+        length = min(int.from_bytes(self._buffer[4:6], "little"), self.max_payload)
         return max(1, HEADER_BYTES + length + CRC_BYTES - len(self._buffer))
 
     def discard(self) -> None:
@@ -157,12 +173,13 @@ class FrameDecoder:
             if len(self._buffer) < HEADER_BYTES:
                 return frames
             header = self._buffer[:HEADER_BYTES]
-            if crc8(header[1:6]) != header[6]:
+            length = int.from_bytes(header[4:6], "little")
+            if header_crc(header[1:6]) != header[6] or length > self.max_payload:
                 self.stats.bad_headers += 1
                 self.stats.dropped_bytes += 1
                 del self._buffer[:1]  # a stray 0xA5: look for the next marker
                 continue
-            total = HEADER_BYTES + int.from_bytes(header[4:6], "little") + CRC_BYTES
+            total = HEADER_BYTES + length + CRC_BYTES
             if len(self._buffer) < total:
                 return frames
             frame_bytes = bytes(self._buffer[:total])
@@ -186,6 +203,7 @@ class FrameDecoder:
         body = frame_bytes[1:-CRC_BYTES]
         if body[0] != PROTOCOL_VERSION:
             self.stats.bad_versions += 1
+            self.stats.last_bad_version = body[0]
             log.warning("dropped a frame of protocol version %d (expected %d)", body[0], PROTOCOL_VERSION)
             return None
         return Frame(cmd=body[1], seq=body[2], payload=bytes(body[HEADER_BYTES - 1 :]))

@@ -19,9 +19,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 from typing import IO
 
 import serial
@@ -183,3 +184,67 @@ def run_qemu(
             raise
         finally:
             _stop(process)
+
+
+class QemuSupervisor:
+    """An emulator that can be restarted: `restart()` stops the running QEMU (a hung guest does not
+    answer any more) and starts a fresh one from the same ELF on a new port; `open_serial()`
+    always connects to the current one. Always stops QEMU when the block ends, like `run_qemu`.
+
+        with QemuSupervisor(elf) as qemu:
+            link = ReliableLink(qemu.open_serial, qemu.url, restart=qemu.restart)
+    """
+
+    def __init__(
+        self,
+        elf: Path,
+        *,
+        machine: str = DEFAULT_MACHINE,
+        icount_shift: int | None = 0,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self._args = (Path(elf), machine, icount_shift, tuple(extra_args))
+        self._stack = ExitStack()
+        self.instance: QemuInstance | None = None
+        self.restarts = 0
+
+    def __enter__(self) -> QemuSupervisor:
+        self._start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        return self._stack.__exit__(exc_type, exc, tb)
+
+    @property
+    def url(self) -> str:
+        """pyserial URL of the current emulator's UART."""
+        assert self.instance is not None, "use QemuSupervisor as a context manager"
+        return self.instance.url
+
+    def open_serial(self, *, timeout_s: float = 5.0) -> serial.SerialBase:
+        assert self.instance is not None, "use QemuSupervisor as a context manager"
+        return self.instance.open_serial(timeout_s=timeout_s)
+
+    def restart(self) -> None:
+        """Stops the current emulator (SIGTERM, then SIGKILL) and starts a fresh one."""
+        old = self.instance
+        self._stack.close()
+        self._stack = ExitStack()
+        self.restarts += 1
+        self._start()
+        assert self.instance is not None and old is not None
+        log.warning(
+            "restarted QEMU (restart %d): pid %d -> %d, now on %s",
+            self.restarts,
+            old.process.pid,
+            self.instance.process.pid,
+            self.instance.url,
+        )
+
+    def _start(self) -> None:
+        elf, machine, icount_shift, extra_args = self._args
+        self.instance = self._stack.enter_context(
+            run_qemu(elf, machine=machine, icount_shift=icount_shift, extra_args=extra_args)
+        )

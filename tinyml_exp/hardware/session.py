@@ -4,7 +4,8 @@
         link.infer(...)
 
 On an emulated target with no port given, QEMU is started with the run's ELF on a free local
-port and always stopped when the block ends (normally, on an error or on Ctrl-C). On a real
+port and always stopped when the block ends (normally, on an error or on Ctrl-C); an emulator
+that stops answering mid-run is restarted (`QemuSupervisor`, counted in `link/device_resets`). On a real
 board the firmware is flashed with the configured command unless `flash` is None, then the port
 is opened. Either way the block starts only once the firmware answered and runs the expected
 model.
@@ -26,7 +27,7 @@ import serial
 from tinyml_exp.errors import ConfigError, TinymlExpError
 from tinyml_exp.hardware.build import FirmwareBuild
 from tinyml_exp.hardware.link import ModelIdentity, ReliableLink
-from tinyml_exp.hardware.qemu import run_qemu
+from tinyml_exp.hardware.qemu import QemuSupervisor
 from tinyml_exp.hardware.tools import require_tools
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,9 @@ def open_device(
         machine = QEMU_MACHINES.get(build.board)
         if machine is None:
             raise ConfigError(f"no QEMU machine runs firmware board {build.board!r}; set benchmark.port")
-        with run_qemu(build.elf, machine=machine) as qemu:
+        with QemuSupervisor(build.elf, machine=machine) as qemu:
             hint = f"QEMU ({machine}) runs {build.elf} but the firmware does not answer; is it a tinyml_exp firmware?"
-            with ReliableLink(qemu.open_serial, qemu.url, hint=hint, **common) as link:
+            with ReliableLink(qemu.open_serial, qemu.url, hint=hint, restart=qemu.restart, **common) as link:
                 link.connect()
                 yield link
         return

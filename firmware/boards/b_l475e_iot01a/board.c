@@ -4,7 +4,7 @@
  */
 #include "cm4.h"
 #include "tme_port.h"
-#include "tme_ring.h"
+#include "tme_uart_rx.h"
 
 /* Embedded flash memory interface (RM0351, FLASH registers) */
 #define FLASH_ACR CM4_REG(0x40022000U)
@@ -62,35 +62,29 @@
 #define USART_ISR_RXNE (1U << 5)
 #define USART_ISR_TXE (1U << 7)
 #define USART_ICR_ORECF (1U << 3)
-#define USART1_IRQN 37U
 
 /* Debug MCU configuration register (RM0351, DBGMCU) */
 #define DBGMCU_CR CM4_REG(0xE0042004U)
 #define DBGMCU_CR_DBG_SLEEP (1U << 0)
+#define DBGMCU_APB1FZR1 CM4_REG(0xE0042008U)
+#define DBGMCU_APB1FZR1_DBG_IWDG_STOP (1U << 12)
+
+/* Independent watchdog (RM0351, IWDG): clocked by the LSI RC (32 kHz), runs on in any fault. */
+#define IWDG_BASE 0x40003000U
+#define IWDG_KR CM4_REG(IWDG_BASE + 0x00U)
+#define IWDG_PR CM4_REG(IWDG_BASE + 0x04U)
+#define IWDG_RLR CM4_REG(IWDG_BASE + 0x08U)
+#define IWDG_SR CM4_REG(IWDG_BASE + 0x0CU)
+#define IWDG_KEY_START 0xCCCCU  /* starts the watchdog (and the LSI) */
+#define IWDG_KEY_UNLOCK 0x5555U /* write access to PR and RLR */
+#define IWDG_KEY_RELOAD 0xAAAAU /* the kick: counter back to RLR */
+#define IWDG_PR_DIV64 4U        /* 32 kHz / 64 = 500 Hz */
+#define IWDG_RLR_2S 999U        /* 1000 ticks of 2 ms; RLR is 12 bits */
+#define IWDG_SR_UPDATING 7U     /* PVU | RVU | WVU */
 
 #define BOARD_BAUD 115200U
 
-static tme_ring_t board_rx;
 
-void tme_board_usart1_irq(void);
-
-/* Exceptions 0..15, then IRQ 0..37 (USART1 is the highest one used). IRQs that are never enabled
- * in the NVIC cannot be taken, so their slots stay 0. */
-__attribute__((section(".isr_vector"), used))
-const cm4_vector_t tme_board_vectors[CM4_VECTOR_IRQ(USART1_IRQN) + 1U] = {
-    [0] = (cm4_vector_t)(uintptr_t)&_estack,
-    [1] = cm4_reset_handler,
-    [2] = cm4_default_handler, /* NMI */
-    [3] = cm4_fault_handler,   /* HardFault */
-    [4] = cm4_fault_handler,   /* MemManage */
-    [5] = cm4_fault_handler,   /* BusFault */
-    [6] = cm4_fault_handler,   /* UsageFault */
-    [11] = cm4_default_handler, /* SVCall */
-    [12] = cm4_default_handler, /* DebugMonitor */
-    [14] = cm4_default_handler, /* PendSV */
-    [15] = cm4_default_handler, /* SysTick */
-    [CM4_VECTOR_IRQ(USART1_IRQN)] = tme_board_usart1_irq,
-};
 
 /*
  * SYSCLK = 80 MHz from MSI through the main PLL. After reset the core runs from MSI at 4 MHz
@@ -146,35 +140,82 @@ static void board_uart_init(void)
      * BRR = f_ck / baud = 694 (115 274 baud, +0.06 %). BRR is writable only while UE = 0. */
     USART1_BRR = (TME_PORT_CLOCK_HZ + (BOARD_BAUD / 2U)) / BOARD_BAUD;
     USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
-    cm4_nvic_enable_irq(USART1_IRQN);
+    cm4_nvic_enable_irq(TME_BOARD_UART_IRQN);
 }
 
-void tme_board_usart1_irq(void)
+void tme_board_uart_irq(void)
 {
-    uint32_t isr = USART1_ISR;
-    if ((isr & USART_ISR_ORE) != 0U) {
+    if ((USART1_ISR & USART_ISR_ORE) != 0U) {
         /* An overrun also raises this interrupt (RXNEIE enables it) and ORE stays set until it is
          * cleared through ICR: without this the handler would be re-entered forever. The lost
          * byte shows up as a CRC error in the protocol, and the host retries. */
         USART1_ICR = USART_ICR_ORECF;
     }
-    if ((isr & USART_ISR_RXNE) == 0U) {
-        return;
-    }
-    if (tme_ring_full(&board_rx)) {
-        /* Leave the byte in RDR and mask the interrupt until the main loop has made room. The host
-         * waits for each reply before sending more, so this only happens with a misbehaving host;
-         * the next byte then overruns and the frame fails its CRC. */
-        USART1_CR1 &= ~USART_CR1_RXNEIE;
-        return;
-    }
-    tme_ring_push(&board_rx, (uint8_t)USART1_RDR);
+    tme_uart_rx_isr();
 }
+
+int tme_board_rx_ready(void)
+{
+    return (USART1_ISR & USART_ISR_RXNE) != 0U;
+}
+
+uint8_t tme_board_rx_take(void)
+{
+    return (uint8_t)USART1_RDR;
+}
+
+/*
+ * Ring full (boards/common/tme_uart_rx.h): on the L4 clearing RXNEIE drops the request, but the
+ * NVIC is masked too, so the port cannot livelock whatever the USART does. The host waits for
+ * each reply, so this happens only with a misbehaving host; the next byte then overruns and the
+ * frame fails its CRC.
+ */
+void tme_board_rx_mask(void)
+{
+    USART1_CR1 &= ~USART_CR1_RXNEIE;
+    cm4_nvic_disable_irq(TME_BOARD_UART_IRQN);
+}
+
+void tme_board_rx_unmask(void)
+{
+    USART1_CR1 |= USART_CR1_RXNEIE;
+    cm4_nvic_enable_irq(TME_BOARD_UART_IRQN);
+}
+
+/*
+ * IWDG, sequence of RM0351 "Configuring the IWDG when the window option is disabled": start,
+ * unlock, prescaler, reload, wait until SR reads 0, reload the counter. A reset after 2 s without
+ * a kick (the LSI varies by about +-10 %): far above one inference (the course document's
+ * ~14 M cycles for its CNN are 0.18 s at 80 MHz), and below the host's request timeout (5 s), so
+ * the host sees BOOT before it gives up on the request.
+ * Stopped while a debugger halts the core. Once started, the IWDG cannot be stopped until reset.
+ */
+#if TME_PORT_HAVE_WATCHDOG
+static void board_watchdog_init(void)
+{
+    DBGMCU_APB1FZR1 |= DBGMCU_APB1FZR1_DBG_IWDG_STOP;
+    IWDG_KR = IWDG_KEY_START;
+    IWDG_KR = IWDG_KEY_UNLOCK;
+    IWDG_PR = IWDG_PR_DIV64;
+    IWDG_RLR = IWDG_RLR_2S;
+    while ((IWDG_SR & IWDG_SR_UPDATING) != 0U) {
+    }
+    IWDG_KR = IWDG_KEY_RELOAD;
+}
+
+void tme_port_watchdog_kick(void)
+{
+    IWDG_KR = IWDG_KEY_RELOAD;
+}
+#endif
 
 void tme_port_init(void)
 {
     board_clock_init();
     board_uart_init();
+#if TME_PORT_HAVE_WATCHDOG
+    board_watchdog_init();
+#endif
 
     /* DWT CYCCNT: TRCENA powers the DWT unit; the Cortex-M4 needs no lock-access (LAR) unlock,
      * unlike the M7. A debugger may also set TRCENA; setting it twice is harmless. */
@@ -194,24 +235,4 @@ void tme_port_uart_write(const uint8_t *data, size_t len)
         }
         USART1_TDR = data[i];
     }
-}
-
-size_t tme_port_uart_read(uint8_t *buffer, size_t capacity)
-{
-    size_t n = tme_ring_pop(&board_rx, buffer, capacity);
-    /* The ISR masks RXNEIE only when the ring is full; it cannot run while masked, so this
-     * read-modify-write does not race with it. */
-    if ((n > 0U) && ((USART1_CR1 & USART_CR1_RXNEIE) == 0U)) {
-        USART1_CR1 |= USART_CR1_RXNEIE;
-    }
-    return n;
-}
-
-void tme_port_idle(void)
-{
-    cm4_disable_irq();
-    if (tme_ring_empty(&board_rx)) {
-        cm4_wfi();
-    }
-    cm4_enable_irq();
 }

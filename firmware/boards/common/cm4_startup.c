@@ -1,6 +1,6 @@
 /*
- * Reset handler and fault handlers shared by the Cortex-M4 ports. The vector table itself is in
- * each board's board.c, since interrupt numbers are board-specific.
+ * Reset handler and fault handlers shared by the Cortex-M4 ports; the vector table is in
+ * cm4_vectors.c.
  */
 #include <stdint.h>
 

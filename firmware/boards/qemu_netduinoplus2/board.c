@@ -5,7 +5,7 @@
  */
 #include "cm4.h"
 #include "tme_port.h"
-#include "tme_ring.h"
+#include "tme_uart_rx.h"
 
 /* USART1: the first `-serial` option of QEMU. */
 #define USART1_BASE 0x40011000U
@@ -19,7 +19,6 @@
 #define USART_CR1_TE (1U << 3)
 #define USART_CR1_RXNEIE (1U << 5)
 #define USART_CR1_UE (1U << 13)
-#define USART1_IRQN 37U
 
 /* TIM2, a 32-bit general-purpose timer */
 #define TIM2_BASE 0x40000000U
@@ -30,59 +29,108 @@
 #define TIM_CR1_CEN (1U << 0)
 #define TIM_EGR_UG (1U << 0)
 
-static tme_ring_t board_rx;
 
-void tme_board_usart1_irq(void);
+/*
+ * Software watchdog. QEMU 7.2's STM32F405 has no IWDG model (hw/arm/stm32f405_soc.c maps IWDG as
+ * an unimplemented device: writes ignored, nothing ever resets), so SysTick stands in for it:
+ * kicked by the main loop (a write to SYST_CVR restarts the count-down without raising the
+ * exception: hw/timer/armv7m_systick.c), it expires only after WATCHDOG_PERIOD of virtual time
+ * without a kick, and after WATCHDOG_EXPIRIES expiries in a row the handler resets the machine
+ * through AIRCR.SYSRESETREQ (QEMU: a full system reset; the firmware reboots and sends BOOT).
+ * - Idle: WFI with -icount lets virtual time run to the next timer deadline, so an idle board
+ *   sees one expiry per period; that wake-up makes the main loop run and kick, so idling never
+ *   adds up to a reset.
+ * - Timing: the timed inference is never interrupted as long as it is shorter than one period
+ *   (80 M instructions under -icount shift=0; the course CNN's generated C takes 0.18 M, its
+ *   TFLM reference-kernel build about 11 M, estimated). Longer ones see an expiry (a few dozen
+ *   instructions) and are reset after WATCHDOG_EXPIRIES periods.
+ * - Priority: SysTick is the highest configurable priority and USART1 below it, so the watchdog
+ *   also catches a core stuck in the USART handler (the livelock of issue 11) -- slowly: virtual
+ *   time crawls while the core re-enters a handler (52 s of real time, measured), so on QEMU the
+ *   host's emulator restart usually comes first.
+ */
+#define WATCHDOG_PERIOD_TICKS (TME_PORT_CLOCK_HZ / 1000U * 80U) /* 80 ms of the 168 MHz clock */
+#define WATCHDOG_EXPIRIES 3U
+#define PRIORITY_WATCHDOG 0x00U
+#define PRIORITY_USART1 0x80U
+_Static_assert(WATCHDOG_PERIOD_TICKS - 1U <= SYST_RVR_MAX, "SysTick reload is 24 bits");
 
-/* Exceptions 0..15, then IRQ 0..37 (USART1 is the highest one used). IRQs that are never enabled
- * in the NVIC cannot be taken, so their slots stay 0. */
-__attribute__((section(".isr_vector"), used))
-const cm4_vector_t tme_board_vectors[CM4_VECTOR_IRQ(USART1_IRQN) + 1U] = {
-    [0] = (cm4_vector_t)(uintptr_t)&_estack,
-    [1] = cm4_reset_handler,
-    [2] = cm4_default_handler, /* NMI */
-    [3] = cm4_fault_handler,   /* HardFault */
-    [4] = cm4_fault_handler,   /* MemManage */
-    [5] = cm4_fault_handler,   /* BusFault */
-    [6] = cm4_fault_handler,   /* UsageFault */
-    [11] = cm4_default_handler, /* SVCall */
-    [12] = cm4_default_handler, /* DebugMonitor */
-    [14] = cm4_default_handler, /* PendSV */
-    [15] = cm4_default_handler, /* SysTick */
-    [CM4_VECTOR_IRQ(USART1_IRQN)] = tme_board_usart1_irq,
-};
+static volatile uint32_t board_watchdog_expiries;
 
-void tme_board_usart1_irq(void)
+void tme_board_uart_irq(void)
 {
-    uint32_t sr = USART1_SR;
-    if ((sr & USART_SR_RXNE) == 0U) {
-        if ((sr & USART_SR_ORE) != 0U) {
-            (void)USART1_DR; /* reading SR then DR clears ORE (real F405; QEMU never sets it) */
-        }
+    if ((USART1_SR & (USART_SR_RXNE | USART_SR_ORE)) == USART_SR_ORE) {
+        (void)USART1_DR; /* reading SR then DR clears ORE (real F405; QEMU never sets it) */
         return;
     }
-    if (tme_ring_full(&board_rx)) {
-        /* Leave the byte in DR and mask the interrupt. QEMU offers the next byte only once DR has
-         * been read, so the host is held back instead of bytes being lost; tme_port_uart_read()
-         * unmasks the interrupt when the main loop has made room. */
-        USART1_CR1 &= ~USART_CR1_RXNEIE;
-        return;
-    }
-    tme_ring_push(&board_rx, (uint8_t)USART1_DR);
+    tme_uart_rx_isr();
 }
+
+int tme_board_rx_ready(void)
+{
+    return (USART1_SR & USART_SR_RXNE) != 0U;
+}
+
+uint8_t tme_board_rx_take(void)
+{
+    return (uint8_t)USART1_DR;
+}
+
+/* Both levels, see boards/common/tme_uart_rx.h: QEMU 7.2 keeps the line high after RXNEIE is cleared. */
+void tme_board_rx_mask(void)
+{
+    USART1_CR1 &= ~USART_CR1_RXNEIE;
+    cm4_nvic_disable_irq(TME_BOARD_UART_IRQN);
+}
+
+void tme_board_rx_unmask(void)
+{
+    USART1_CR1 |= USART_CR1_RXNEIE; /* QEMU raises the line again here if a byte waits */
+    cm4_nvic_enable_irq(TME_BOARD_UART_IRQN);
+}
+
+void tme_board_systick_irq(void)
+{
+#if TME_PORT_HAVE_WATCHDOG
+    board_watchdog_expiries++;
+    if (board_watchdog_expiries >= WATCHDOG_EXPIRIES) {
+        cm4_system_reset();
+    }
+#endif
+}
+
+#if TME_PORT_HAVE_WATCHDOG
+void tme_port_watchdog_kick(void)
+{
+    board_watchdog_expiries = 0U;
+    SYST_CVR = 0U;
+}
+
+static void board_watchdog_init(void)
+{
+    SCB_SHPR3 = (SCB_SHPR3 & 0x00FFFFFFU) | ((uint32_t)PRIORITY_WATCHDOG << 24);
+    SYST_RVR = WATCHDOG_PERIOD_TICKS - 1U;
+    SYST_CVR = 0U;
+    SYST_CSR = SYST_CSR_CLKSOURCE_CPU | SYST_CSR_TICKINT | SYST_CSR_ENABLE;
+}
+#endif
 
 void tme_port_init(void)
 {
     /* QEMU needs no RCC clock enable and no BRR; receiving needs UE and RE, or QEMU drops the
      * bytes. Bytes sent by the host before this point are lost (the host pings until answered). */
     USART1_CR1 = USART_CR1_UE | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXNEIE;
-    cm4_nvic_enable_irq(USART1_IRQN);
+    cm4_nvic_set_priority(TME_BOARD_UART_IRQN, PRIORITY_USART1);
+    cm4_nvic_enable_irq(TME_BOARD_UART_IRQN);
 
     /* Free-running 32-bit up-counter: no prescaler, full-range auto-reload. */
     TIM2_PSC = 0U;
     TIM2_ARR = 0xFFFFFFFFU;
     TIM2_EGR = TIM_EGR_UG;
     TIM2_CR1 = TIM_CR1_CEN;
+#if TME_PORT_HAVE_WATCHDOG
+    board_watchdog_init();
+#endif
 }
 
 void tme_port_uart_write(const uint8_t *data, size_t len)
@@ -94,24 +142,4 @@ void tme_port_uart_write(const uint8_t *data, size_t len)
         }
         USART1_DR = data[i];
     }
-}
-
-size_t tme_port_uart_read(uint8_t *buffer, size_t capacity)
-{
-    size_t n = tme_ring_pop(&board_rx, buffer, capacity);
-    /* The ISR masks RXNEIE only when the ring is full; it cannot run while masked, so this
-     * read-modify-write does not race with it. */
-    if ((n > 0U) && ((USART1_CR1 & USART_CR1_RXNEIE) == 0U)) {
-        USART1_CR1 |= USART_CR1_RXNEIE;
-    }
-    return n;
-}
-
-void tme_port_idle(void)
-{
-    cm4_disable_irq();
-    if (tme_ring_empty(&board_rx)) {
-        cm4_wfi();
-    }
-    cm4_enable_irq();
 }

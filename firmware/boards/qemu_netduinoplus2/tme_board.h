@@ -19,4 +19,11 @@
 #define TME_PORT_COUNTER_HZ 1000000000U
 #define TME_PORT_HAVE_IDLE 1
 
+/* USART1's IRQ number (RM0090 / RM0351 vector table): its slot ends the shared vector table. */
+#define TME_BOARD_UART_IRQN 37U
+
+#ifndef TME_PORT_HAVE_WATCHDOG /* a test build may turn it off: -DTME_PORT_HAVE_WATCHDOG=0 */
+#define TME_PORT_HAVE_WATCHDOG 1
+#endif
+
 #endif /* TME_BOARD_H */

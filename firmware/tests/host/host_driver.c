@@ -83,7 +83,8 @@ static size_t host_build(uint8_t *out, uint8_t version, uint8_t cmd, uint8_t seq
     out[3] = seq;
     out[4] = (uint8_t)len;
     out[5] = (uint8_t)(len >> 8);
-    out[6] = tme_crc8(&out[1], 5U);
+    /* PROTOCOL.md §2: HCRC initial value 0x00 for VER 1, 0xFF for every other VER. */
+    out[6] = tme_crc8((version == 1U) ? 0x00U : 0xFFU, &out[1], 5U);
     memcpy(&out[7], payload, len);
     uint32_t crc = tme_crc32(0U, &out[1], 6U + (size_t)len);
     tme_proto_put_u32(&out[7U + len], crc);
@@ -187,12 +188,18 @@ static void host_case_error(uint8_t *frame, uint8_t *payload_in)
         len = (uint16_t)(cap + 1U + host_below(2000U));
         expected_error = TME_ERR_BAD_LENGTH;
     } else if (kind == 1U) {
-        version = (uint8_t)(2U + host_below(254U));
+        version = (uint8_t)host_below(255U); /* any version but ours (the v1 header CRC included) */
+        version = (version >= TME_PROTO_VERSION) ? (uint8_t)(version + 1U) : version;
         expected_error = TME_ERR_UNSUPPORTED_VERSION;
     }
     uint8_t cmd = (uint8_t)host_rand();
     uint8_t seq = (uint8_t)host_rand();
-    host_fill(payload_in, len);
+    if (kind == 0U) {
+        /* Not skipped any more, but hunted through: garbage cannot start a frame there. */
+        host_fill_garbage(payload_in, len);
+    } else {
+        host_fill(payload_in, len);
+    }
     size_t n = host_build(frame, version, cmd, seq, payload_in, len);
     if (kind == 2U) { /* flip one bit after the header */
         size_t bit = host_below((uint32_t)(n - TME_PROTO_HEADER_BYTES) * 8U);
@@ -204,6 +211,13 @@ static void host_case_error(uint8_t *frame, uint8_t *payload_in)
     HOST_CHECK(p.error == expected_error && p.cmd == cmd && p.seq == seq, "error %u for %u", p.error,
                expected_error);
     HOST_CHECK(kind == 2U || at == TME_PROTO_HEADER_BYTES - 1U, "header error reported late (byte %zu)", at);
+    if (kind == 0U) { /* LEN bounded before draining: hunting again right after the header */
+        size_t events0 = 0U, at0 = 0U;
+        tme_proto_parser_t q;
+        tme_proto_parser_init(&q, buf, cap);
+        (void)host_feed(&q, frame, TME_PROTO_HEADER_BYTES, &events0, &at0);
+        HOST_CHECK(events0 == 1U && tme_proto_parser_hunting(&q), "oversized LEN is drained, not hunted");
+    }
 
     uint16_t len2 = (uint16_t)host_below((uint32_t)cap + 1U);
     host_fill(payload_in, len2);
