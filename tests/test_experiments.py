@@ -18,6 +18,12 @@ CUT_DOWN = {
     "seed_exercise6": ["compression=none,ptq_int8,pqat"],
     "targets": ["target=b_l475e_iot01a,pico_rp2040"],
     "search": ["hydra.sweeper.n_trials=2", "compression=choice(none,ptq_int8)"],
+    # FAST's dataset=synthetic is put back to the data of each architecture's input shape
+    "mlperf_tiny": [
+        "architecture=ds_cnn,fc_autoencoder",
+        "dataset=synthetic_${architecture}",
+        "dataset.train_limit=300",
+    ],
 }
 
 
