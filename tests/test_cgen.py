@@ -30,6 +30,7 @@ from tinyml_exp.export.cgen import (
     qmath,
 )
 from tinyml_exp.export.cgen.planner import BufferRequest, find_conflicts, plan_memory
+from tinyml_exp.export.cgen.program import RASTER_KERNELS
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +422,8 @@ def models() -> dict[str, dict[str, bytes | int]]:
 def _check_program(model: bytes) -> None:
     """The plan of a real model: live buffers never share bytes; a step's output shares its
     input's buffer only for element-wise kernels (or the one input a kernel declares, such as the
-    skip input of a conv with the residual ADD fused in) and only when that input dies there."""
+    skip input of a conv with the residual ADD fused in) and only when that input dies there, and
+    overlaps its input only for a raster-order conv kernel, below it by at least the gap."""
     program, _, _ = build_program(model)
     assert find_conflicts(program.requests, program.plan) == []
     for i, step in enumerate(program.steps):
@@ -431,6 +433,11 @@ def _check_program(model: bytes) -> None:
             if buf == out:
                 assert step.in_place or program.root(t) == program.root(step.in_place_input)
                 assert next(r for r in program.requests if r.key == buf).first < i
+                continue
+            overlap = [o for o in program.plan.overlaps if (o.output, o.input) == (out, buf)]
+            if overlap:
+                assert step.kernel in RASTER_KERNELS and step.label in ("CONV_2D", "DEPTHWISE_CONV_2D")
+                assert program.offset(step.output) + overlap[0].gap <= program.offset(t)
                 continue
             a0, b0 = program.offset(t), program.offset(step.output)
             a1, b1 = (

@@ -18,6 +18,12 @@ CUT_DOWN = {
     "seed_exercise6": ["compression=none,ptq_int8,pqat"],
     "targets": ["target=b_l475e_iot01a,pico_rp2040"],
     "search": ["hydra.sweeper.n_trials=2", "compression=choice(none,ptq_int8)"],
+    # FAST's dataset=synthetic is put back to the data of each architecture's input shape
+    "mlperf_tiny": [
+        "architecture=ds_cnn,fc_autoencoder",
+        "dataset=synthetic_${architecture}",
+        "dataset.train_limit=300",
+    ],
 }
 
 
@@ -79,6 +85,7 @@ def test_experiment_runs_end_to_end(experiment: str, tmp_path: Path) -> None:
     children = [r for r in runs if r.data.tags.get("run_kind") != "sweep_parent"]
     assert len(children) >= 2 and {r.info.status for r in children} == {"FINISHED"}
     assert (tmp_path / "sweep" / "report" / "summary.md").is_file()
-    if experiment != "search":  # the sweep shares one base model (the search varies the architecture)
+    # the sweep shares one base model (search and mlperf_tiny vary the architecture)
+    if experiment not in ("search", "mlperf_tiny"):
         keys = {r.data.tags["base_model.cache_key"] for r in children}
         assert len(keys) == 1

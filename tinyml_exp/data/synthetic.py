@@ -18,6 +18,7 @@ from tinyml_exp.registry import register_option
 
 
 @register_option("dataset", "synthetic")
+@register_option("dataset", "synthetic_*")  # synthetic_<architecture>: that model's input shape
 @dataclass
 class SyntheticDataset(Dataset):
     image_shape: list[int] = field(default_factory=lambda: [28, 28])

@@ -81,7 +81,7 @@ def build_program(tflite: str | Path | bytes, reference: str = "tflm") -> tuple[
     buf = Path(tflite).read_bytes() if isinstance(tflite, (str, Path)) else bytes(tflite)
     graph = read_graph(buf)
     program = lower_graph(graph, reference=reference)
-    program.plan_buffers()
+    program.plan_buffers(graph=graph)
     return program, graph, zlib.crc32(buf) & 0xFFFFFFFF
 
 

@@ -8,12 +8,23 @@ the planner. The emitter only prints what is here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tinyml_exp.export.cgen.planner import BufferRequest, MemoryPlan, plan_memory
+from tinyml_exp.export.cgen.planner import BufferRequest, MemoryPlan, Overlap, plan_memory, raster_gap
+
+if TYPE_CHECKING:
+    from tinyml_exp.tflite_graph import Graph
 
 _CTYPE_BYTES = {"int8_t": 1, "int32_t": 4, "uint32_t": 4, "float": 4, "double": 8, "tme_rq_t": 16}
+
+
+# Kernels with the access order `planner.raster_gap` relies on (read in kernels/conv_s8.c: one
+# output pixel at a time in raster order, its channels in turn). A kernel not listed never writes
+# over its input; a kernel changing its loop order must leave this set (or prove the rule again).
+RASTER_KERNELS = frozenset({"tme_conv_s8", "tme_conv_im2col_s8"})
+_RASTER_LABELS = ("CONV_2D", "DEPTHWISE_CONV_2D")  # a fused pool changes what a pixel reads
 
 
 class CGenError(ValueError):
@@ -127,8 +138,13 @@ class Program:
     def params(self) -> list[Params]:
         return [a for step in self.steps for a in step.args if isinstance(a, Params)]
 
-    def plan_buffers(self, alignment: int = 4) -> MemoryPlan:
-        """Merge aliases and in-place outputs into buffers, derive lifetimes, place them."""
+    def plan_buffers(
+        self, alignment: int = 4, graph: Graph | None = None, overlap: bool = True
+    ) -> MemoryPlan:
+        """Merge aliases and in-place outputs into buffers, derive lifetimes, place them.
+
+        With the `graph` (conv geometry) and `overlap`, a raster-order conv may write its output
+        over its dying input (`planner.raster_gap`); without them the plan is lifetimes only."""
         end = len(self.steps)
         first: dict[int, int] = {self.root(self.input_tensor): -1}
         last: dict[int, int] = {self.root(self.input_tensor): -1}
@@ -164,8 +180,37 @@ class Program:
             for i, step in enumerate(self.steps)
             if step.scratch_bytes
         ]
-        self.plan = plan_memory(self.requests, alignment=alignment)
+        offered = self._conv_overlaps(graph, span) if graph is not None and overlap else []
+        self.plan = plan_memory(self.requests, alignment=alignment, overlaps=offered)
         return self.plan
+
+    def _conv_overlaps(self, graph: Graph, span: dict[int, list[int]]) -> list[Overlap]:
+        """An overlap for every raster-order conv step whose input buffer dies at that step."""
+        from tinyml_exp.export.cgen.ops_common import conv_geometry
+
+        offered = []
+        for i, step in enumerate(self.steps):
+            if step.kernel not in RASTER_KERNELS or step.label not in _RASTER_LABELS or len(step.ops) != 1:
+                continue
+            out, inp = self.buffer_of[self.root(step.output)], self.buffer_of[self.root(step.inputs[0])]
+            if out == inp or span[inp][1] != i or span[out][0] != i:
+                continue
+            op = graph.operators[step.ops[0]]
+            x, w, y = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+            in_hwc, out_hwc = tuple(x.shape[1:]), tuple(y.shape[1:])
+            stride, _, pad = conv_geometry(op, in_hwc[:2], tuple(w.shape[1:3]), out_hwc[:2])
+            elem = (x.nbytes // int(np.prod(in_hwc)), y.nbytes // int(np.prod(out_hwc)))
+            offered.append(Overlap(output=out, input=inp, gap=raster_gap(in_hwc, out_hwc, stride, pad, elem)))
+        return offered
+
+    def naive_bytes(self) -> int:
+        """Max over steps of (its input buffers + its output): what any plan without in-place
+        outputs needs at the busiest step."""
+        busiest = 0
+        for step in self.steps:
+            buffers = {self.root(t): self.tensor_bytes[self.root(t)] for t in (*step.inputs, step.output)}
+            busiest = max(busiest, sum(buffers.values()))
+        return busiest
 
 
 def pack_int16_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[int, ...]:
