@@ -4,7 +4,9 @@ logs them per layer."""
 
 from __future__ import annotations
 
+import csv
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,52 @@ def test_layer_counts_add_up_to_the_inference_count_on_qemu() -> None:
         with pytest.raises(DeviceError, match="TME_PROFILE_LAYERS"):
             device.layers()
     assert abs(whole - default) < 0.05 * default  # the profiling build measures the same code
+
+
+@pytest.mark.slow
+@pytest.mark.firmware
+@QEMU_TOOLS
+def test_a_pipeline_run_with_benchmark_layers_logs_a_metric_per_layer_and_the_table(tmp_path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from tests.helpers import compose_config, tiny_overrides
+    from tests.test_pipeline_results import readme_layer_metric_patterns, readme_metric_names
+    from tinyml_exp.pipeline import run_experiment
+
+    overrides = [
+        *tiny_overrides(tmp_path),
+        "compression=ptq_int8",
+        "target=qemu_netduinoplus2",
+        "benchmark.enabled=true",
+        "benchmark.layers=true",
+        "benchmark.samples=4",
+        "benchmark.progress=false",
+        "evaluate.tflm=false",
+        "profile.arena_probe=false",
+    ]
+    summary = run_experiment(compose_config(overrides), tmp_path / "out")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    run = client.get_run(summary.run_id)
+    assert run.info.status == "FINISHED"
+    m = run.data.metrics
+    extra = set(m) - readme_metric_names()
+    patterns = readme_layer_metric_patterns()
+    assert all(any(p.fullmatch(name) for p in patterns) for name in extra), sorted(extra)
+    per_layer = {name: value for name, value in m.items() if name.startswith("layer/")}
+    assert len(per_layer) == 2 and all(name.endswith("/instructions") for name in per_layer)
+    assert sorted(per_layer)[0].startswith("layer/00_conv_2d")
+    assert m["layers/sum"] == sum(per_layer.values())
+    assert 0 < m["layers/untimed"] <= 32
+    # the profiling build times the same code: its sum is the default build's count, within 5 %
+    assert m["layers/sum"] == pytest.approx(m["cycles/median"], rel=0.05)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
+    stem = "seed_cnn_ptq_int8"
+    assert {
+        f"benchmark/{stem}_layers.csv",
+        f"benchmark/{stem}_layers.md",
+        f"benchmark/{stem}_layers.png",
+    } <= artifacts
+    table = Path(client.download_artifacts(run.info.run_id, f"benchmark/{stem}_layers.csv", str(tmp_path)))
+    rows = list(csv.DictReader(table.open()))
+    assert [int(r["count"]) for r in rows] == [int(v) for _, v in sorted(per_layer.items())]
+    assert all(float(r["estimate"]) > 0 for r in rows)  # the profile's estimate beside each count
