@@ -21,10 +21,30 @@ FULL_RUN = [
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def readme_metric_names() -> set[str]:
+_LAYERS_ONLY = "- benchmark with `benchmark.layers=true` only:"
+
+
+def _readme_metric_items(layers_only: bool) -> list[str]:
     text = README.read_text()
     block = text.split("<!-- metric-names: begin -->", 1)[1].split("<!-- metric-names: end -->", 1)[0]
-    return set(re.findall(r"`([^`\s]+/[^`\s]+)`", block))
+    items = re.split(r"\n(?=- )", block.strip())
+    chosen = [item for item in items if item.startswith(_LAYERS_ONLY) == layers_only]
+    return re.findall(r"`([^`\s]+/[^`\s]+)`", "\n".join(chosen))
+
+
+def readme_metric_names() -> set[str]:
+    """The names every run of the full pipeline logs (`benchmark.layers=true` adds more)."""
+    return set(_readme_metric_items(layers_only=False))
+
+
+def readme_layer_metric_patterns() -> list[re.Pattern[str]]:
+    """What `benchmark.layers=true` adds: its names, and its families (`<...>`: one name part)."""
+    return [
+        re.compile(
+            "".join(r"[a-z0-9_]+" if p.startswith("<") else re.escape(p) for p in re.split(r"(<[^>]+>)", n))
+        )
+        for n in _readme_metric_items(layers_only=True)
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -198,7 +198,8 @@ def _benchmark(run: RunState) -> StageResult:
     from tinyml_exp.hardware.bench_stage import benchmark
 
     tflite, firmware = run.results["export"].tflite, run.results["firmware"]
-    result = benchmark(run.cfg, run.options.target, tflite, firmware, run.data, run.out_dir)
+    profile = run.results.get("profile")  # its per-layer estimates sit beside benchmark.layers' counts
+    result = benchmark(run.cfg, run.options.target, tflite, firmware, run.data, run.out_dir, profile)
     _save_calibration_point(run, result)
     return result
 

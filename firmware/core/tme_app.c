@@ -95,6 +95,24 @@ static void tme_app_infer(uint8_t seq)
     tme_proto_end(&tme_app_writer);
 }
 
+#ifdef TME_PROFILE_LAYERS
+_Static_assert(TME_MODEL_LAYERS * 4U <= TME_PROTO_MAX_PAYLOAD_BYTES,
+               "protocol v2 carries at most 65535 payload bytes: too many layers for LAYERS");
+
+/* LAYERS reply (PROTOCOL.md §4.6): one u32 per kernel call of the last inference, in order. */
+static void tme_app_layers(uint8_t seq)
+{
+    tme_proto_begin(&tme_app_writer, TME_CMD_LAYERS | TME_CMD_REPLY_FLAG, seq,
+                    (uint16_t)(TME_MODEL_LAYERS * 4U));
+    for (uint32_t i = 0U; i < (uint32_t)TME_MODEL_LAYERS; i++) {
+        uint8_t count_bytes[4];
+        tme_proto_put_u32(count_bytes, tme_model_layer_counts[i]);
+        tme_proto_put(&tme_app_writer, count_bytes, sizeof count_bytes);
+    }
+    tme_proto_end(&tme_app_writer);
+}
+#endif
+
 #ifdef TME_TEST_HANG_AFTER
 /* Test builds only: the device stops answering for good (no more watchdog kicks) once it has
  * answered TME_TEST_HANG_AFTER INFER requests since it booted, as a firmware bug would. */
@@ -135,6 +153,15 @@ static void tme_app_dispatch(const tme_proto_parser_t *frame)
         tme_proto_send(&tme_app_writer, TME_CMD_ECHO | TME_CMD_REPLY_FLAG, frame->seq, frame->payload,
                        frame->length);
         break;
+#ifdef TME_PROFILE_LAYERS
+    case TME_CMD_LAYERS:
+        if (frame->length != 0U) {
+            tme_proto_send_error(&tme_app_writer, frame->seq, TME_ERR_BAD_LENGTH, frame->cmd, 0U);
+        } else {
+            tme_app_layers(frame->seq);
+        }
+        break;
+#endif
     default:
         tme_proto_send_error(&tme_app_writer, frame->seq, TME_ERR_UNKNOWN_COMMAND, frame->cmd, 0U);
         break;

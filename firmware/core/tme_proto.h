@@ -36,6 +36,9 @@
 #define TME_CMD_IDENTIFY 0x01U
 #define TME_CMD_INFER 0x02U
 #define TME_CMD_ECHO 0x03U
+/* Addition to version 2 (PROTOCOL.md §4.6): per-layer counts of the last inference; answered only
+ * by a firmware built with -DTME_PROFILE_LAYERS (any other answers UNKNOWN_COMMAND). */
+#define TME_CMD_LAYERS 0x04U
 /* A successful reply carries the request's code with this bit set. */
 #define TME_CMD_REPLY_FLAG 0x80U
 /* Device -> host frames that are not the echo of a request code. */

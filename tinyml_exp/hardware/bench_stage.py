@@ -35,6 +35,8 @@ from tinyml_exp.results import StageResult
 if TYPE_CHECKING:
     from tinyml_exp.data import DatasetSplits
     from tinyml_exp.hardware.firmware_stage import FirmwareResult
+    from tinyml_exp.hardware.layers import LayerCounts
+    from tinyml_exp.profile.result import ProfileResult
     from tinyml_exp.targets import Target
 
 log = logging.getLogger(__name__)
@@ -47,11 +49,13 @@ class BenchmarkError(StageError):
 @dataclass
 class BenchmarkResult(StageResult):
     """`metrics`: the summary's figures (`cycles/median`, `latency/ms`, `link/*` ...); `tags`: the
-    port, the device's board, the count unit, `benchmark.complete`; artifact: the per-sample CSV."""
+    port, the device's board, the count unit, `benchmark.complete`; artifact: the per-sample CSV.
+    With `benchmark.layers=true` also `layers` (per kernel call: metrics, tables, plot)."""
 
     summary: Summary
     stream: StreamRun
     csv_path: Path
+    layers: LayerCounts | None = None
 
 
 def _stream(settings: BenchmarkSettings, target: Target, firmware: FirmwareResult, tflite: bytes, inputs):
@@ -73,9 +77,16 @@ def _stream(settings: BenchmarkSettings, target: Target, firmware: FirmwareResul
 
 
 def benchmark(
-    cfg: Any, target: Target, tflite: bytes, firmware: FirmwareResult, data: DatasetSplits, out_dir: Path
+    cfg: Any,
+    target: Target,
+    tflite: bytes,
+    firmware: FirmwareResult,
+    data: DatasetSplits,
+    out_dir: Path,
+    profile: ProfileResult | None = None,
 ) -> BenchmarkResult:
-    """Run and measure (see the module docstring)."""
+    """Run and measure (see the module docstring); `profile` gives the per-layer estimates that
+    `benchmark.layers=true` sets beside the device's per-layer counts."""
     from tinyml_exp.evaluate.interpreters import io_specs
 
     if firmware.build is None:
@@ -111,7 +122,46 @@ def benchmark(
             f"(their results are logged): {run.error}",
             partial=result,
         ) from run.error
+    if settings.layers:
+        _add_layers(result, cfg, settings, target, firmware, tflite, inputs, out_dir, profile)
     return result
+
+
+def _add_layers(
+    result: BenchmarkResult,
+    cfg: Any,
+    settings: BenchmarkSettings,
+    target: Target,
+    firmware: FirmwareResult,
+    tflite: bytes,
+    inputs: list[bytes],
+    out_dir: Path,
+    profile: ProfileResult | None,
+) -> None:
+    """`benchmark.layers=true`: per-layer counts from the profiling build, into `result`."""
+    from tinyml_exp.hardware import layers as per_layer
+
+    assert firmware.build is not None and firmware.cgen is not None
+    directory = out_dir / "benchmark"
+    try:
+        build = per_layer.profiling_build(firmware.build, directory / "layers_firmware", cfg.firmware.jobs)
+        expected = ModelIdentity.from_tflite(tflite, firmware.model_name)
+        counts = per_layer.measure_layers(
+            settings, build, firmware.cgen, inputs, emulated=target.emulated, expected=expected
+        )
+    except Exception as e:  # the whole-model figures are kept and logged first
+        raise BenchmarkError(f"per-layer counts (benchmark.layers=true) failed: {e}", partial=result) from e
+    counts.estimates = per_layer.profile_estimates(profile, counts.ops)
+    result.layers = counts
+    result.metrics.update(per_layer.layer_metrics(counts))
+    tables = per_layer.write_tables(counts, directory, firmware.model_name)
+    plot = per_layer.plot_layers(counts, directory / f"{firmware.model_name}_layers.png")
+    result.artifacts += [("benchmark", path) for path in (*tables, plot)]
+    log.info(
+        "device per layer (%s): %s",
+        counts.unit,
+        ", ".join(f"{n} {c}" for n, c in zip(counts.names, counts.counts, strict=True)),
+    )
 
 
 def _report(summary: Summary, unit: CounterUnit, clock_hz: float) -> None:

@@ -169,6 +169,20 @@ class DeviceClient:
         reply = self.request(Command.INFER, bytes(input_bytes), timeout_s=timeout_s)
         return protocol.parse_infer_reply(reply.payload, info.output.size_bytes)
 
+    def layers(self, layers: int | None = None) -> list[int]:
+        """Per-layer counts of the last inference (LAYERS, PROTOCOL.md §4.6); `layers` is the
+        expected number. A firmware built without TME_PROFILE_LAYERS refuses: one clear error."""
+        try:
+            reply = self.request(Command.LAYERS)
+        except DeviceErrorReply as e:
+            if e.error.code != protocol.ErrorCode.UNKNOWN_COMMAND:
+                raise
+            raise DeviceError(
+                "the firmware does not answer LAYERS: build it with -DTME_PROFILE_LAYERS "
+                "(build_firmware(..., defines=['TME_PROFILE_LAYERS']); benchmark.layers=true does)"
+            ) from e
+        return protocol.parse_layers_reply(reply.payload, layers)
+
     def echo(self, payload: bytes) -> bytes:
         """The device sends `payload` back: a link test."""
         reply = self.request(Command.ECHO, payload).payload

@@ -212,6 +212,15 @@ class ReliableLink:
             self.answered += 1
             return result
 
+    def layers(self, layers: int | None = None) -> list[int]:
+        """Per-layer counts of the last inference (a profiling firmware, PROTOCOL.md §4.6). Not
+        retried: after a device restart they would describe no inference."""
+        if self._client is None:
+            raise LinkFailedError(
+                f"no connection to the device on {self.port_name} to ask for its layer counts"
+            )
+        return self._client.layers(layers)
+
     def _failed(self, error: LinkFailedError) -> LinkFailedError:
         restarted = (
             f" (restarted by the host {self.restarts} times, at most {self.max_restarts} in a row)"

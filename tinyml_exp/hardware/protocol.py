@@ -43,6 +43,7 @@ class Command(IntEnum):
     IDENTIFY = 0x01
     INFER = 0x02
     ECHO = 0x03
+    LAYERS = 0x04  # addition to version 2 (PROTOCOL.md §4.6): profiling firmware only
 
 
 class DeviceFrame(IntEnum):
@@ -366,6 +367,22 @@ def parse_infer_reply(payload: bytes, output_bytes: int) -> InferResult:
             f"(4-byte count + {output_bytes}-byte output)"
         )
     return InferResult(output=payload[COUNT_BYTES:], count=int.from_bytes(payload[:COUNT_BYTES], "little"))
+
+
+def encode_layers_reply(counts: list[int] | tuple[int, ...]) -> bytes:
+    """The LAYERS reply payload (what a profiling firmware sends): one little-endian u32 per layer."""
+    if any(not 0 <= c <= 0xFFFFFFFF for c in counts):
+        raise ProtocolError(f"layer counts must be u32 values, got {list(counts)}")
+    return struct.pack(f"<{len(counts)}I", *counts)
+
+
+def parse_layers_reply(payload: bytes, layers: int | None = None) -> list[int]:
+    """Strict parser of the LAYERS reply payload; `layers`, when known, is the expected count."""
+    if len(payload) % 4:
+        raise ProtocolError(f"LAYERS reply of {len(payload)} bytes is not a whole number of u32 counts")
+    if layers is not None and len(payload) != 4 * layers:
+        raise ProtocolError(f"LAYERS reply has {len(payload) // 4} counts, the model has {layers} layers")
+    return list(struct.unpack(f"<{len(payload) // 4}I", payload))
 
 
 def encode_error(error: ErrorReply) -> bytes:

@@ -57,6 +57,7 @@ class BenchmarkSettings:
     repeats: int
     clock_hz: float
     progress: bool
+    layers: bool = False  # also measure every kernel call (a profiling build, hardware/layers.py)
 
     @classmethod
     def from_config(cls, bench: Any, target_clock_hz: float) -> BenchmarkSettings:
@@ -72,6 +73,7 @@ class BenchmarkSettings:
             repeats=int(bench.repeats),
             clock_hz=float(bench.clock_hz or target_clock_hz),
             progress=bool(bench.progress),
+            layers=bool(bench.get("layers", False)),
         )
 
 

@@ -55,6 +55,10 @@ class BenchmarkConfig:
     # count is instructions, so latency is instructions / clock_hz (tag latency.basis says so).
     clock_hz: int | None = None
     progress: bool = True  # progress bar while streaming (only on a terminal)
+    # Also time every kernel call: the model's C is built again with -DTME_PROFILE_LAYERS (the
+    # counts above stay the default build's) and a few samples report per-layer counts
+    # (metrics layer/<index>_<op>/<unit>, a table and a plot; tinyml_exp/hardware/layers.py).
+    layers: bool = False
 
 
 def firmware_wanted(firmware: Any, target: Target) -> bool:

@@ -64,6 +64,9 @@ class CGenResult:
     kernels: list[str]  # one C kernel call per step, in order ("tme_conv_s8 <- CONV_2D+MAX_POOL_2D")
     macs: int  # multiply-accumulates per inference (conv, depthwise, fully connected)
     reference: str
+    # per kernel call (as TME_PROFILE_LAYERS times them): its label and the TFLite operators it runs
+    step_labels: tuple[str, ...] = ()
+    step_ops: tuple[tuple[int, ...], ...] = ()
 
 
 def _check_name(model_name: str) -> None:
@@ -103,7 +106,7 @@ def generate_c(
     out_dir.mkdir(parents=True, exist_ok=True)
     model_h, model_c = out_dir / "model.h", out_dir / "model.c"
     activation_bytes = program.plan.total_bytes
-    model_h.write_text(emit_header(model_name, build_id, activation_bytes, graph))
+    model_h.write_text(emit_header(model_name, build_id, activation_bytes, graph, len(program.steps)))
     model_c.write_text(emit_source(program, graph, model_name))
     weights = sum(a.nbytes for a in program.const_arrays()) + sum(p.nbytes for p in program.params())
     result = CGenResult(
@@ -119,6 +122,8 @@ def generate_c(
         kernels=[f"{s.kernel} <- {s.label}" for s in program.steps],
         macs=sum(s.macs for s in program.steps),
         reference=reference,
+        step_labels=tuple(s.label for s in program.steps),
+        step_ops=tuple(tuple(s.ops) for s in program.steps),
     )
     log.info(
         "generated %s: %d kernel calls, activations %d B, const data %d B, %d MACs",
