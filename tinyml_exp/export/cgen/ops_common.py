@@ -7,10 +7,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyml_exp.export.cgen import qmath
-from tinyml_exp.export.cgen.program import ConstArray, Params, UnsupportedOperatorError
+from tinyml_exp.export.cgen.errors import UnsupportedOperatorError
+from tinyml_exp.export.cgen.geometry import (  # noqa: F401  (re-exported for the lowerings)
+    PADDING_SAME,
+    PADDING_VALID,
+    conv_geometry,
+    option,
+    unsupported,
+)
+from tinyml_exp.export.cgen.program import ConstArray, Params
 from tinyml_exp.tflite_graph import Graph, Operator, Tensor
-
-PADDING_SAME, PADDING_VALID = 0, 1
 
 
 @dataclass
@@ -41,14 +47,6 @@ class LowerContext:
         return None if index < 0 else self.graph.tensor(index)
 
 
-def unsupported(op: Operator, what: str) -> UnsupportedOperatorError:
-    return UnsupportedOperatorError(f"{op.opcode} (op {op.index}) {what} is not supported by the C generator")
-
-
-def option(op: Operator, name: str, default=None):
-    return getattr(op.options, name, default) if op.options is not None else default
-
-
 def nhwc(op: Operator, t: Tensor, role: str) -> tuple[int, int, int]:
     """(H, W, C) of a batch-1 4-D tensor."""
     if len(t.shape) != 4 or t.shape[0] != 1:
@@ -69,20 +67,6 @@ def fused_activation(op: Operator) -> int:
     if act not in (qmath.ACT_NONE, qmath.ACT_RELU, qmath.ACT_RELU6, qmath.ACT_RELU_N1_TO_1):
         raise unsupported(op, f"with fused activation {qmath.ACTIVATION_NAMES.get(act, act)}")
     return act
-
-
-def conv_geometry(op: Operator, in_hw: tuple[int, int], k_hw: tuple[int, int], out_hw: tuple[int, int]):
-    """Strides, dilations and leading padding of a conv-like operator."""
-    stride = (int(option(op, "strideH", 1)), int(option(op, "strideW", 1)))
-    dil = (int(option(op, "dilationHFactor", 1) or 1), int(option(op, "dilationWFactor", 1) or 1))
-    padding = int(option(op, "padding", PADDING_VALID))
-    if padding == PADDING_VALID:
-        pad = (0, 0)
-    elif padding == PADDING_SAME:
-        pad = tuple(qmath.same_padding(in_hw[i], k_hw[i], stride[i], dil[i], out_hw[i]) for i in (0, 1))
-    else:
-        raise unsupported(op, f"with padding {padding}")
-    return stride, dil, pad
 
 
 def pool_geometry(op: Operator, x: Tensor, y: Tensor) -> dict[str, int]:

@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tinyml_exp.export.cgen.errors import CGenError, UnsupportedOperatorError
 from tinyml_exp.export.cgen.planner import BufferRequest, MemoryPlan, Overlap, plan_memory, raster_gap
 
 if TYPE_CHECKING:
     from tinyml_exp.tflite_graph import Graph
+
+__all__ = ["CGenError", "UnsupportedOperatorError"]  # re-exported: raised by every lowering
 
 _CTYPE_BYTES = {"int8_t": 1, "int32_t": 4, "uint32_t": 4, "float": 4, "double": 8, "tme_rq_t": 16}
 
@@ -25,14 +28,6 @@ _CTYPE_BYTES = {"int8_t": 1, "int32_t": 4, "uint32_t": 4, "float": 4, "double": 
 # over its input; a kernel changing its loop order must leave this set (or prove the rule again).
 RASTER_KERNELS = frozenset({"tme_conv_s8", "tme_conv_im2col_s8"})
 _RASTER_LABELS = ("CONV_2D", "DEPTHWISE_CONV_2D")  # a fused pool changes what a pixel reads
-
-
-class CGenError(ValueError):
-    """The model cannot be turned into C (a structural problem, not an unsupported operator)."""
-
-
-class UnsupportedOperatorError(CGenError):
-    """An operator, operator option or tensor type the C generator has no kernel for."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +181,7 @@ class Program:
 
     def _conv_overlaps(self, graph: Graph, span: dict[int, list[int]]) -> list[Overlap]:
         """An overlap for every raster-order conv step whose input buffer dies at that step."""
-        from tinyml_exp.export.cgen.ops_common import conv_geometry
+        from tinyml_exp.export.cgen.geometry import conv_geometry
 
         offered = []
         for i, step in enumerate(self.steps):
