@@ -207,3 +207,19 @@ def model_cycles(
         run.fetch_wait_cycles, run.data_wait_cycles,
     )  # fmt: skip
     return run
+
+
+def cycle_metrics(
+    model_dir: Path, model_input: np.ndarray, work_dir: Path, macs: int, flash_wait_states: int | None
+) -> dict[str, float]:
+    """The metrics to log beside the instruction count (`Target.flash_wait_states`; None -> 0)."""
+    run = model_cycles(model_dir, model_input, work_dir, flash_wait_states or 0)
+    metrics = {
+        "cycles/modelled": float(run.cycles),
+        "cycles/modelled_instructions": float(run.instructions),
+        "cycles/modelled_taken_branches": float(run.taken_branches),
+        "cycles/modelled_flash_wait": float(run.fetch_wait_cycles + run.data_wait_cycles),
+    }
+    if macs:
+        metrics["cycles/modelled_per_mac"] = run.cycles / macs
+    return metrics
