@@ -105,14 +105,15 @@ class _Machine:
         self.uc.mem_map(RAM, RAM_SIZE)
         self.uc.mem_write(FLASH, image)
         self.uc.mem_write(STOP, b"\x00\xbf" * 8)  # NOPs: never executed, emulation stops first
-        start, end, load = (self.syms[k] for k in ("_data_start", "_data_end", "_data_load"))
-        self.uc.mem_write(start, bytes(self.uc.mem_read(load, end - start)))
+        if "_data_load" in self.syms:  # the reset handler's .data copy (.bss: mapped memory is zero)
+            start, end, load = (self.syms[k] for k in ("_data_start", "_data_end", "_data_load"))
+            self.uc.mem_write(start, bytes(self.uc.mem_read(load, end - start)))
 
     def call(self, name: str) -> int:
         """Run function `name` (no arguments) to its return; returns r0."""
         from unicorn.arm_const import UC_ARM_REG_LR, UC_ARM_REG_R0, UC_ARM_REG_SP
 
-        self.uc.reg_write(UC_ARM_REG_SP, self.syms["_stack_top"] & ~7)
+        self.uc.reg_write(UC_ARM_REG_SP, self.syms.get("_stack_top", RAM + RAM_SIZE) & ~7)
         self.uc.reg_write(UC_ARM_REG_LR, STOP | 1)
         self.uc.emu_start(self.syms[name] | 1, STOP)
         return self.uc.reg_read(UC_ARM_REG_R0)
@@ -145,7 +146,7 @@ class _Counter:
             info = self.blocks[(address, size)] = self._decode(address, size)
         n, c, first, lines = info
         taken = address != self.prev_end
-        self.taken += taken
+        self.taken += taken and self.prev_end >= 0  # the entry is the caller's BL, not ours
         self.insns += n
         self.cycles += c
         self.prev_end = address + size
@@ -161,18 +162,22 @@ class _Counter:
             self.data_wait += self.ws
 
 
-def run_elf(elf: Path, model_input: bytes, flash_wait_states: int = 0) -> CycleRun:
-    """Model one inference of the generated model linked in `elf` (from `qemu.build_image`)."""
+def _run_counted(m: _Machine, name: str, flash_wait_states: int) -> _Counter:
     from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_READ
 
-    m = _Machine(elf)
-    in_ptr, out_ptr = m.call("tme_model_input"), m.call("tme_model_output")
-    m.uc.mem_write(in_ptr, model_input)
     counter = _Counter(m.uc, flash_wait_states)
-    m.uc.hook_add(UC_HOOK_BLOCK, counter.on_block)
-    m.uc.hook_add(UC_HOOK_MEM_READ, counter.on_flash_read, begin=FLASH, end=FLASH + FLASH_SIZE - 1)
-    m.call("tme_model_invoke")
-    n_out = _output_bytes(m)
+    hooks = [
+        m.uc.hook_add(UC_HOOK_BLOCK, counter.on_block),
+        m.uc.hook_add(UC_HOOK_MEM_READ, counter.on_flash_read, begin=FLASH, end=FLASH + FLASH_SIZE - 1),
+    ]
+    m.call(name)
+    counter.taken += 1  # the return to the caller (emulation stops before its block is hooked)
+    for h in hooks:
+        m.uc.hook_del(h)
+    return counter
+
+
+def _result(counter: _Counter, output: np.ndarray) -> CycleRun:
     refill = counter.taken * cycle_timing.REFILL
     return CycleRun(
         instructions=counter.insns,
@@ -182,8 +187,24 @@ def run_elf(elf: Path, model_input: bytes, flash_wait_states: int = 0) -> CycleR
         fetch_wait_cycles=counter.fetch_wait,
         data_wait_cycles=counter.data_wait,
         flash_reads=counter.reads,
-        output=np.frombuffer(bytes(m.uc.mem_read(out_ptr, n_out)), dtype=np.uint8).copy(),
+        output=output,
     )
+
+
+def run_function(elf: Path, name: str, flash_wait_states: int = 0) -> CycleRun:
+    """Model one call of the argument-less function `name` in `elf` (linked at 0x08000000)."""
+    m = _Machine(elf)
+    return _result(_run_counted(m, name, flash_wait_states), np.zeros(0, dtype=np.uint8))
+
+
+def run_elf(elf: Path, model_input: bytes, flash_wait_states: int = 0) -> CycleRun:
+    """Model one inference of the generated model linked in `elf` (from `qemu.build_image`)."""
+    m = _Machine(elf)
+    in_ptr, out_ptr = m.call("tme_model_input"), m.call("tme_model_output")
+    m.uc.mem_write(in_ptr, model_input)
+    counter = _run_counted(m, "tme_model_invoke", flash_wait_states)
+    out = bytes(m.uc.mem_read(out_ptr, _output_bytes(m)))
+    return _result(counter, np.frombuffer(out, dtype=np.uint8).copy())
 
 
 def _output_bytes(m: _Machine) -> int:
