@@ -3,6 +3,7 @@ and a generated model whose instruction stream must be QEMU's, instruction for i
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import numpy as np
 import pytest
 
 from tests.helpers import require_commands, require_modules
+from tests.test_cgen import models, random_inputs  # noqa: F401 - `models`: the session fixture
+
+log = logging.getLogger(__name__)
 
 pytestmark = [
     pytest.mark.firmware,
@@ -106,3 +110,23 @@ def test_instruction_stream_is_qemus(tmp_path: Path) -> None:
     run = cycle_model.model_cycles(tmp_path / "m", x[0], tmp_path / "cyc0", 0)
     assert np.array_equal(run.output, measured.outputs[0])
     assert run.cycles < metrics["cycles/modelled"]  # wait states only add
+
+
+@pytest.mark.slow
+@require_commands("qemu-system-arm")
+@pytest.mark.parametrize("arch,kind", [("course_cnn", "int8"), ("resnet8", "int8"), ("mlp", "float")])
+def test_models_instruction_stream_and_cycles(models, arch: str, kind: str, tmp_path: Path) -> None:  # noqa: F811
+    """The course CNN and ResNet-8 (int8, DSP paths) and the float MLP (FPU): QEMU's count and
+    output, and at least one cycle per instruction."""
+    from tinyml_exp.export.cgen import cycle_model, generate_c, qemu
+
+    model = models[arch][kind]
+    x = random_inputs(model, 1, seed=3)
+    res = generate_c(model, tmp_path / "m", arch)
+    measured = qemu.measure(tmp_path / "m", x, tmp_path / "qemu")
+    run = cycle_model.model_cycles(tmp_path / "m", x[0], tmp_path / "cyc", flash_wait_states=4)
+    assert abs(run.instructions - measured.instructions[0]) <= 4
+    assert np.array_equal(run.output, measured.outputs[0])
+    assert run.cycles >= run.instructions
+    log.info("%s %s: %d instructions, %d modelled cycles (%.2f/MAC)", arch, kind, run.instructions,
+             run.cycles, run.cycles / res.macs)  # fmt: skip
