@@ -130,3 +130,12 @@ def test_models_instruction_stream_and_cycles(models, arch: str, kind: str, tmp_
     assert run.cycles >= run.instructions
     log.info("%s %s: %d instructions, %d modelled cycles (%.2f/MAC)", arch, kind, run.instructions,
              run.cycles, run.cycles / res.macs)  # fmt: skip
+
+
+def test_snippet_instruction_mix(tmp_path: Path) -> None:
+    from tinyml_exp.export.cgen import cycle_model
+
+    run = cycle_model.run_function(_snippet_elf(tmp_path), "snippet")
+    assert run.mix["load/store"] == (21, 10 * 3 + 2)  # 20 loop loads (2 + 1) and the literal
+    assert run.mix["branch"] == (11, 11)  # 10 BNE, BX; their refills are in refill_cycles
+    assert sum(n for n, _ in run.mix.values()) == run.instructions

@@ -52,6 +52,7 @@ class CycleRun:
     data_wait_cycles: int
     flash_reads: int  # data loads from flash (weights, tables, literals)
     output: np.ndarray  # uint8 bytes of the model's output
+    mix: dict[str, tuple[int, int]]  # class -> (instructions, cycles before refills and wait states)
 
     @property
     def cycles_per_instruction(self) -> float:
@@ -127,24 +128,38 @@ class _Counter:
 
         self.uc, self.ws = uc, flash_wait_states
         self.cs = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
-        self.blocks: dict[tuple[int, int], tuple[int, int, int, range]] = {}
+        self.blocks: dict[tuple[int, int], tuple] = {}
+        self.executions: dict[tuple[int, int], int] = {}  # block -> times executed (the mix, afterwards)
         self.icache, self.dcache = _Lru(ICACHE_LINES), _Lru(DCACHE_LINES)
         self.prev_end = -1
         self.insns = self.cycles = self.taken = self.fetch_wait = self.data_wait = self.reads = 0
 
-    def _decode(self, address: int, size: int) -> tuple[int, int, int, range]:
+    def mix(self) -> dict[str, tuple[int, int]]:
+        """Instruction class -> (instructions, cycles) executed, before refills and wait states."""
+        out: dict[str, list[int]] = {}
+        for key, times in self.executions.items():
+            for cls, cycles in self.blocks[key][4]:
+                acc = out.setdefault(cls, [0, 0])
+                acc[0] += times
+                acc[1] += times * cycles
+        return {k: (v[0], v[1]) for k, v in sorted(out.items())}
+
+    def _decode(self, address: int, size: int) -> tuple:
         code = bytes(self.uc.mem_read(address, size))
         insns = list(self.cs.disasm(code, address))
         if sum(i.size for i in insns) != size:
             raise RuntimeError(f"capstone could not decode the block at {address:#x} ({size} B)")
         lines = range(address // LINE_BYTES, (address + size - 1) // LINE_BYTES + 1)
-        return len(insns), cycle_timing.static_cost(insns), address // LINE_BYTES, lines
+        costs = cycle_timing.block_costs(insns)
+        return len(insns), sum(c for _, c in costs), address // LINE_BYTES, lines, costs
 
     def on_block(self, uc, address: int, size: int, _user) -> None:
-        info = self.blocks.get((address, size))
+        key = (address, size)
+        info = self.blocks.get(key)
         if info is None:
-            info = self.blocks[(address, size)] = self._decode(address, size)
-        n, c, first, lines = info
+            info = self.blocks[key] = self._decode(address, size)
+        n, c, first, lines, _ = info
+        self.executions[key] = self.executions.get(key, 0) + 1
         taken = address != self.prev_end
         self.taken += taken and self.prev_end >= 0  # the entry is the caller's BL, not ours
         self.insns += n
@@ -188,6 +203,7 @@ def _result(counter: _Counter, output: np.ndarray) -> CycleRun:
         data_wait_cycles=counter.data_wait,
         flash_reads=counter.reads,
         output=output,
+        mix=counter.mix(),
     )
 
 

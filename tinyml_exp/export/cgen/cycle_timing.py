@@ -84,10 +84,31 @@ def insn_cycles(mnemonic: str, op_str: str, pipelined: bool) -> int:
     return 1
 
 
-def static_cost(insns: list) -> int:
-    """Cycles of the capstone instructions of one basic block, before the refill of the control
-    transfer that may end it and before flash wait states."""
-    total, prev_load_dest, prev_single = 0, None, False
+def insn_class(mnemonic: str) -> str:
+    """The instruction-mix class: load/store | load/store multiple | multiply | branch | fpu | alu."""
+    m = base_mnemonic(mnemonic)
+    if m in _SINGLE_LS and not m.startswith("v"):
+        return "load/store"
+    if m in _MULTI or m in ("ldrd", "strd"):
+        return "load/store multiple"
+    if m in _BRANCH:
+        return "branch"
+    if m.startswith("v"):
+        return "fpu"
+    if (
+        "mul" in m
+        or "mla" in m
+        or "mls" in m
+        or m.startswith(("smla", "smul", "smus", "smua", "umla", "umaal"))
+    ):
+        return "multiply"
+    return "alu"
+
+
+def block_costs(insns: list) -> list[tuple[str, int]]:
+    """(class, cycles) of each capstone instruction of one basic block, before the refill of
+    the control transfer that may end it and before flash wait states."""
+    out, prev_load_dest, prev_single = [], None, False
     for ins in insns:
         m = base_mnemonic(ins.mnemonic)
         single = m in _SINGLE_LS
@@ -95,8 +116,13 @@ def static_cost(insns: list) -> int:
         if single and prev_single:
             addr = ins.op_str.split("[", 1)[1] if "[" in ins.op_str else ""
             pipelined = prev_load_dest is None or not re.search(rf"\b{prev_load_dest}\b", addr)
-        total += insn_cycles(ins.mnemonic, ins.op_str, pipelined)
+        out.append((insn_class(ins.mnemonic), insn_cycles(ins.mnemonic, ins.op_str, pipelined)))
         prev_single = single
         is_load = single and m.startswith(("ldr", "vldr"))
         prev_load_dest = ins.op_str.split(",")[0].strip() if is_load else None
-    return total
+    return out
+
+
+def static_cost(insns: list) -> int:
+    """Cycles of one basic block (see `block_costs`)."""
+    return sum(c for _, c in block_costs(insns))
