@@ -32,6 +32,11 @@ def one(tflite: Path, work: Path, wait_states: int, seed: int) -> str:
     c = cycle_model.model_cycles(work / "model", x[0], work / "cycles", wait_states)
     secs = time.perf_counter() - t0
     same = bool((q.outputs[0] == c.output).all())
+    mix = ", ".join(
+        f"{k} {n / c.instructions:.0%} of instr / {cy / c.cycles:.0%} of cycles"
+        for k, (n, cy) in c.mix.items()
+    )
+    print(f"{tflite.stem} mix: {mix}; taken-branch refills {c.refill_cycles / c.cycles:.0%}", flush=True)
     return (
         f"| {tflite.stem} | {res.macs:,} | {q.instructions[0]:,} | {c.instructions:,} | {same} | "
         f"{q.instructions[0] / res.macs:.2f} | {c.cycles:,} | {c.cycles / res.macs:.2f} | "
