@@ -59,6 +59,20 @@ class CycleRun:
         return self.cycles / self.instructions if self.instructions else float("nan")
 
 
+def cycle_model_missing() -> str | None:
+    """Why cycles cannot be modelled here (the `cycles` extra or the ARM toolchain), or None."""
+    import importlib.util
+    import shutil
+
+    for module in ("unicorn", "capstone"):
+        if importlib.util.find_spec(module) is None:
+            return f"needs the Python package {module}: pip install 'tinyml_exp[cycles]'"
+    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-objcopy", "arm-none-eabi-nm"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} (Debian: gcc-arm-none-eabi, binutils-arm-none-eabi)"
+    return None
+
+
 class _Lru:
     def __init__(self, n_lines: int) -> None:
         self.n, self.lines = n_lines, OrderedDict()
