@@ -6,9 +6,11 @@ depend on the path). The assumptions, stated once:
 
 - ALU, MOV, shifts, bitfield, SXTB16/SXTAB16, PKHBT, SSAT, QADD, SIMD adds: 1.
 - MUL/MLA/MLS, the long multiplies (SMULL, SMLAL, UMLAL) and the DSP MACs (SMLAD, SMLABB, ...): 1.
-- LDR/STR single (any size): 2; 1 when it directly follows another load/store single and its
-  address does not use the register the preceding load wrote (the TRM's pipelined neighbours).
-- LDRD/STRD: 3; LDM/STM/PUSH/POP of N registers: 1 + N.
+- LDR/STR single (any size): 2; 1 when it directly follows an LDR whose result its address does
+  not use (pipelined neighbours); STR with an immediate offset: 1 (its data phase overlaps the
+  next instruction); + 1 when the address uses the result of the data-processing instruction
+  just before it (no forwarding to the address generation). Nothing pipelines after a store.
+- LDRD/STRD: 3 (never pipelined); LDM/STM/PUSH/POP of N registers: 1 + N.
 - Every taken branch and write to PC (B, BL, BX, CBZ, POP {..pc}, LDR pc, ...): its own cycles
   + P, P = `REFILL` = 2 (the TRM gives 1-3: 3 when the target is a 32-bit unaligned instruction;
   2 is the mid value). Taken = the next block executed is not the fall-through. A branch not
@@ -16,6 +18,8 @@ depend on the path). The assumptions, stated once:
 - SDIV/UDIV: 2-12 cycles depending on the operands (early termination); taken as `DIV_CYCLES`
   = 7 (the mid value; the generated kernels divide only outside the loops).
 - IT: 1 (not folded; the TRM folds it only sometimes). Condition-failed instructions: 1.
+- Within one basic block only: pipelining and address stalls across a block boundary (a branch
+  target) are not modelled. LDR Rx,[PC,#imm]'s possible extra cycle (fetch contention) is not.
 - FPU: VADD/VSUB/VMUL/VABS/VNEG/VCVT/VCMP/VMOV/VMRS 1, VMLA/VMLS/VFMA/VFMS/VNMLA 3, VDIV and
   VSQRT 14, VLDR/VSTR 2 (pipelined like LDR), VLDM/VSTM/VPUSH/VPOP 1 + N.
 """
@@ -105,21 +109,44 @@ def insn_class(mnemonic: str) -> str:
     return "alu"
 
 
+def _address(op_str: str) -> str:
+    return op_str.split("[", 1)[1] if "[" in op_str else ""
+
+
+def _uses(reg: str | None, text: str) -> bool:
+    return reg is not None and re.search(rf"\b{reg}\b", text) is not None
+
+
+def _single_ls_cycles(m: str, op_str: str, prev: tuple[str, str | None]) -> int:
+    """LDR/STR single after `prev` = (kind, destination) of the instruction before it."""
+    kind, dest = prev
+    addr = _address(op_str)
+    store_imm = m.startswith(("str", "vstr")) and not re.search(r"\[\w+, (r\d+|ip|lr|sb|sl|fp)", "[" + addr)
+    if store_imm:
+        cycles = 1  # STR Rx,[Ry,#imm]: the data phase overlaps the next instruction
+    elif kind == "ldr" and not _uses(dest, addr):
+        cycles = 1  # pipelined after a load whose result the address does not need
+    else:
+        cycles = 2
+    return cycles + (1 if kind == "dp" and _uses(dest, addr) else 0)  # no AGU forwarding
+
+
 def block_costs(insns: list) -> list[tuple[str, int]]:
     """(class, cycles) of each capstone instruction of one basic block, before the refill of
     the control transfer that may end it and before flash wait states."""
-    out, prev_load_dest, prev_single = [], None, False
+    out: list[tuple[str, int]] = []
+    prev: tuple[str, str | None] = ("", None)
     for ins in insns:
-        m = base_mnemonic(ins.mnemonic)
-        single = m in _SINGLE_LS
-        pipelined = False
-        if single and prev_single:
-            addr = ins.op_str.split("[", 1)[1] if "[" in ins.op_str else ""
-            pipelined = prev_load_dest is None or not re.search(rf"\b{prev_load_dest}\b", addr)
-        out.append((insn_class(ins.mnemonic), insn_cycles(ins.mnemonic, ins.op_str, pipelined)))
-        prev_single = single
-        is_load = single and m.startswith(("ldr", "vldr"))
-        prev_load_dest = ins.op_str.split(",")[0].strip() if is_load else None
+        m, cls = base_mnemonic(ins.mnemonic), insn_class(ins.mnemonic)
+        dest = ins.op_str.split(",")[0].strip() or None
+        if m in _SINGLE_LS:
+            cycles = _single_ls_cycles(m, ins.op_str, prev)
+            prev = ("ldr", dest) if m.startswith(("ldr", "vldr")) else ("str", None)
+        else:
+            cycles = insn_cycles(ins.mnemonic, ins.op_str, False)
+            writes = cls in ("alu", "multiply") and m not in ("cmp", "cmn", "tst", "teq", "it")
+            prev = ("dp", dest) if writes else ("", None)
+        out.append((cls, cycles))
     return out
 
 
