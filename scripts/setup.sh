@@ -63,6 +63,6 @@ fi
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python dependencies into $VENV (first time: a few minutes, ~3 GB)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
-  "$VENV/bin/python" -m pip install -q -e ".[dev,scale]"
+  "$VENV/bin/python" -m pip install -q -e ".[dev,scale,cycles]"
   touch "$stamp"
 fi

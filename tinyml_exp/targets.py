@@ -59,6 +59,9 @@ class Target:
     reserved_ram_bytes: int = 0
     reserved_flash_bytes: int = 0
     largest_ram_block_bytes: int | None = None  # largest contiguous SRAM; null: all of ram_bytes
+    # Flash wait states at clock_hz (instruction fetch and flash data loads through the ART
+    # accelerator on STM32); null: not recorded, the cycle model assumes zero-wait flash.
+    flash_wait_states: int | None = None
     count_unit: str = "cycles"  # what the board's counter measures: cycles | instructions (QEMU)
     firmware_board: str | None = None  # firmware/boards/<name>, null when there is no port
     emulated: bool = False
