@@ -18,17 +18,19 @@ from __future__ import annotations
 import logging
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyml_exp.export.cgen import qmath
 from tinyml_exp.export.cgen.emitter import emit_header, emit_source
+from tinyml_exp.export.cgen.encodings import WEIGHT_ENCODINGS, check_mode
 from tinyml_exp.export.cgen.lowering import SUPPORTED_OPERATORS, lower_graph
 from tinyml_exp.export.cgen.program import CGenError, Program, UnsupportedOperatorError
 from tinyml_exp.tflite_graph import Graph, read_graph
 
 __all__ = [
     "SUPPORTED_OPERATORS",
+    "WEIGHT_ENCODINGS",
     "CGenError",
     "CGenResult",
     "UnsupportedOperatorError",
@@ -64,6 +66,9 @@ class CGenResult:
     kernels: list[str]  # one C kernel call per step, in order ("tme_conv_s8 <- CONV_2D+MAX_POOL_2D")
     macs: int  # multiply-accumulates per inference (conv, depthwise, fully connected)
     reference: str
+    weights: str = "dense"  # export.weights asked for
+    # layer ("op<index>_<OPCODE>") -> (encoding used, why): dense when the pattern is missing
+    encodings: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _check_name(model_name: str) -> None:
@@ -74,13 +79,16 @@ def _check_name(model_name: str) -> None:
         )
 
 
-def build_program(tflite: str | Path | bytes, reference: str = "tflm") -> tuple[Program, Graph, int]:
+def build_program(
+    tflite: str | Path | bytes, reference: str = "tflm", weights: str = "dense"
+) -> tuple[Program, Graph, int]:
     """Parse, lower and plan a model; returns the program, the graph and the build id."""
     if reference not in _REFERENCES:
         raise ValueError(f"reference={reference!r}; expected one of {', '.join(_REFERENCES)}")
+    check_mode(weights)
     buf = Path(tflite).read_bytes() if isinstance(tflite, (str, Path)) else bytes(tflite)
     graph = read_graph(buf)
-    program = lower_graph(graph, reference=reference)
+    program = lower_graph(graph, reference=reference, weights=weights)
     program.plan_buffers()
     return program, graph, zlib.crc32(buf) & 0xFFFFFFFF
 
@@ -91,14 +99,18 @@ def generate_c(
     model_name: str,
     *,
     reference: str = "tflm",
+    weights: str = "dense",
 ) -> CGenResult:
     """Write `model.c` and `model.h` for `tflite` into `out_dir` (created if missing).
+
+    `weights` (dense | sparse | clustered | auto) picks the weight encoding of each layer whose
+    weights have the pattern (encodings.py); `CGenResult.encodings` says what each layer got.
 
     Raises `UnsupportedOperatorError` (one line naming the operator / type) or `CGenError`.
     """
     _check_name(model_name)
     buf = Path(tflite).read_bytes() if isinstance(tflite, (str, Path)) else bytes(tflite)
-    program, graph, build_id = build_program(buf, reference)
+    program, graph, build_id = build_program(buf, reference, weights)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model_h, model_c = out_dir / "model.h", out_dir / "model.c"
@@ -119,6 +131,8 @@ def generate_c(
         kernels=[f"{s.kernel} <- {s.label}" for s in program.steps],
         macs=sum(s.macs for s in program.steps),
         reference=reference,
+        weights=weights,
+        encodings=dict(program.encodings),
     )
     log.info(
         "generated %s: %d kernel calls, activations %d B, const data %d B, %d MACs",

@@ -13,7 +13,15 @@ import numpy as np
 
 from tinyml_exp.export.cgen.planner import BufferRequest, MemoryPlan, plan_memory
 
-_CTYPE_BYTES = {"int8_t": 1, "int32_t": 4, "uint32_t": 4, "float": 4, "double": 8, "tme_rq_t": 16}
+_CTYPE_BYTES = {
+    "int8_t": 1,
+    "uint8_t": 1,
+    "int32_t": 4,
+    "uint32_t": 4,
+    "float": 4,
+    "double": 8,
+    "tme_rq_t": 16,
+}
 
 
 class CGenError(ValueError):
@@ -100,6 +108,7 @@ class Program:
     buffer_of: dict[int, int] = field(default_factory=dict)  # root tensor -> buffer key
     requests: list[BufferRequest] = field(default_factory=list)
     plan: MemoryPlan | None = None
+    encodings: dict[str, tuple[str, str]] = field(default_factory=dict)  # layer -> (weight encoding, why)
 
     def root(self, tensor: int) -> int:
         while tensor in self.aliases:

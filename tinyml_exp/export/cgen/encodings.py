@@ -1,0 +1,118 @@
+"""Weight encodings of the generated C (`export.weights`): which one a layer may use, decided from
+its weight array, and the packed arrays of each.
+
+- `clustered`: <= 16 distinct values per tensor (one codebook) or per output row (one codebook per
+  channel, as per-channel quantization of a clustered model leaves them): 4-bit indices, two per
+  byte, plus int8 codebooks;
+- `sparse`: 2:4, at most 2 non-zero weights in every block of 4 consecutive inputs of a row (what
+  `prune_structured` makes): 2 int8 values + a 2-bit position each per block (0.625x dense).
+
+A layer without the pattern stays dense with the reason (`CGenResult.encodings`); `auto` takes the
+smallest legal encoding. Kernels: kernels/fc_enc_s8.c.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+WEIGHT_ENCODINGS = ("dense", "sparse", "clustered", "auto")
+CODEBOOK = 16  # entries: 4-bit indices
+
+
+@dataclass(frozen=True)
+class Choice:
+    encoding: str  # dense | sparse | clustered
+    reason: str
+
+
+def check_mode(weights: str) -> None:
+    if weights not in WEIGHT_ENCODINGS:
+        raise ValueError(f"weights={weights!r}; expected one of {', '.join(WEIGHT_ENCODINGS)}")
+
+
+def clustered_layout(w: np.ndarray) -> tuple[int | None, str]:
+    """(codebook stride: 0 per tensor, 16 per channel; None when illegal, with the reason)."""
+    if np.unique(w).size <= CODEBOOK:
+        return 0, f"{np.unique(w).size} values in the tensor"
+    worst = max(np.unique(row).size for row in w)
+    if worst <= CODEBOOK:
+        return CODEBOOK, f"<= {worst} values per channel"
+    return None, f"a row has {worst} distinct values (> {CODEBOOK})"
+
+
+def clustered_bytes(w: np.ndarray, stride: int) -> int:
+    out_n, in_n = w.shape
+    return out_n * ((in_n + 1) // 2) + (CODEBOOK * out_n if stride else CODEBOOK)
+
+
+def sparse24_violations(w: np.ndarray) -> int:
+    """Blocks of 4 consecutive weights of a row with more than 2 non-zero values."""
+    blocks = w.reshape(w.shape[0], -1, 4)
+    return int((np.count_nonzero(blocks, axis=-1) > 2).sum())
+
+
+def sparse24_bytes(w: np.ndarray) -> int:
+    out_n, in_n = w.shape
+    return out_n * (in_n // 2 + in_n // 8)
+
+
+def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
+    """The encoding of one int8 FULLY_CONNECTED weight array [out_n, in_n] under `mode`."""
+    if mode == "dense":
+        return Choice("dense", "export.weights=dense")
+    if w_zp != 0:
+        return Choice("dense", "asymmetric weights")
+    dense = w.size
+    legal: dict[str, tuple[int, str]] = {}
+    refused: dict[str, str] = {}
+    if mode in ("clustered", "auto"):
+        stride, why = clustered_layout(w)
+        if stride is None:
+            refused["clustered"] = why
+        else:
+            legal["clustered"] = (clustered_bytes(w, stride), why)
+    if mode in ("sparse", "auto"):
+        if w.shape[1] % 8:
+            refused["sparse"] = f"in_n={w.shape[1]} is not a multiple of 8"
+        elif (bad := sparse24_violations(w)) > 0:
+            refused["sparse"] = f"{bad} of {w.size // 4} blocks of 4 have more than 2 non-zero weights"
+        else:
+            legal["sparse"] = (sparse24_bytes(w), "2:4")
+    for name, (nbytes, why) in list(legal.items()):
+        if nbytes >= dense:
+            refused[name] = f"{why}, but {nbytes} B is not smaller than dense {dense} B"
+            legal.pop(name)
+    if not legal:
+        return Choice("dense", "; ".join(f"not {k}: {v}" for k, v in refused.items()))
+    best = min(legal, key=lambda k: legal[k][0])
+    nbytes, why = legal[best]
+    return Choice(best, f"{why}: {nbytes} B vs dense {dense} B")
+
+
+def pack_clustered(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices as bytes, two per byte low nibble first, rows padded to a byte; int8 codebooks)."""
+    out_n, in_n = w.shape
+    books = [np.unique(w)] if stride == 0 else [np.unique(row) for row in w]
+    codebook = np.zeros((len(books), CODEBOOK), dtype=np.int8)
+    idx = np.zeros((out_n, in_n + (in_n & 1)), dtype=np.uint8)
+    for r in range(out_n):
+        book = books[0 if stride == 0 else r]
+        codebook[0 if stride == 0 else r, : book.size] = book
+        idx[r, :in_n] = np.searchsorted(book, w[r])
+    packed = idx[:, 0::2] | (idx[:, 1::2] << 4)
+    return packed.reshape(-1), codebook.reshape(-1)
+
+
+def pack_sparse24(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(int8 values, 2 per block of 4; position bytes, one nibble per block, low nibble first)."""
+    out_n, in_n = w.shape
+    blocks = w.reshape(out_n, in_n // 4, 4)
+    nz = blocks != 0
+    # the non-zero positions first (stable), then the zero ones as padding: take the first two
+    order = np.argsort(~nz, axis=-1, kind="stable")[..., :2].astype(np.uint8)
+    vals = np.take_along_axis(blocks, order.astype(np.int64), axis=-1)
+    nibbles = order[..., 0] | (order[..., 1] << 2)
+    pos = nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
+    return vals.astype(np.int8).reshape(-1), pos.astype(np.uint8).reshape(-1)

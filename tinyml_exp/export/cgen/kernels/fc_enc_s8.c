@@ -1,0 +1,57 @@
+/* ---- tme fc_enc_s8: int8 FULLY_CONNECTED on encoded weights (needs fc_s8.c) --------------------
+ * The generator picks an encoding per layer (export.weights) only when the weights have the
+ * pattern; both kernels compute the same integer sum as tme_fc_s8 and requantize with
+ * tme_fc_requant, so outputs are identical. As in tme_fc_packed_s8, `bias` already holds
+ * bias + in_offset * sum(row) (weights are symmetric), so the sum runs over the raw input.
+ */
+
+/* Clustered: row `oc` is in_n 4-bit indices, two per byte (low nibble first), each row starting
+ * on a byte; index k stands for codebook[oc * cb_stride + k] (cb_stride 0: one codebook for the
+ * tensor, 16: one per output channel). */
+static TME_UNUSED void tme_fc_clustered_s8(const tme_fc_params_t *p, const int8_t *in,
+                                           const uint8_t *idx, const int8_t *codebook,
+                                           int32_t cb_stride, const int32_t *bias,
+                                           const int32_t *mult, const int32_t *shift,
+                                           const double *scale, int8_t *out) {
+    const int32_t pairs = p->in_n / 2;
+    for (int32_t oc = 0; oc < p->out_n; ++oc) {
+        const int8_t *cb = codebook + oc * cb_stride;
+        int32_t acc = bias[oc];
+        int32_t i = 0;
+        for (; i < pairs; ++i) {
+            const uint32_t b = idx[i];
+            acc += cb[b & 15u] * in[2 * i] + cb[b >> 4] * in[2 * i + 1];
+        }
+        if (p->in_n & 1) {
+            acc += cb[idx[i] & 15u] * in[2 * i];
+            ++i;
+        }
+        idx += i;
+        out[oc] = tme_fc_requant(p, acc, oc, mult, shift, scale);
+    }
+}
+
+/* 2:4 sparse: in every block of 4 inputs a row has at most 2 non-zero weights. Per row, `vals`
+ * holds 2 values per block (zeros where a block has fewer) and `pos` one nibble per block (two
+ * blocks per byte, low nibble first): bits 0-1 the position of the first value, bits 2-3 the
+ * second's. Only those 2 MACs per block are done. in_n % 8 == 0 keeps rows byte-aligned. */
+static TME_UNUSED void tme_fc_sparse24_s8(const tme_fc_params_t *p, const int8_t *in,
+                                          const int8_t *vals, const uint8_t *pos,
+                                          const int32_t *bias, const int32_t *mult,
+                                          const int32_t *shift, const double *scale,
+                                          int8_t *out) {
+    const int32_t blocks2 = p->in_n / 8;
+    for (int32_t oc = 0; oc < p->out_n; ++oc) {
+        int32_t acc = bias[oc];
+        const int8_t *x = in;
+        for (int32_t b = 0; b < blocks2; ++b) {
+            const uint32_t q = pos[b];
+            acc += vals[0] * x[q & 3u] + vals[1] * x[(q >> 2) & 3u];
+            acc += vals[2] * x[4 + ((q >> 4) & 3u)] + vals[3] * x[4 + (q >> 6)];
+            vals += 4;
+            x += 8;
+        }
+        pos += blocks2;
+        out[oc] = tme_fc_requant(p, acc, oc, mult, shift, scale);
+    }
+}
