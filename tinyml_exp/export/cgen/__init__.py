@@ -35,6 +35,7 @@ __all__ = [
     "CGenResult",
     "UnsupportedOperatorError",
     "build_program",
+    "const_bytes",
     "generate_c",
     "qmath",
 ]
@@ -69,6 +70,7 @@ class CGenResult:
     weights: str = "dense"  # export.weights asked for
     # layer ("op<index>_<OPCODE>") -> (encoding used, why): dense when the pattern is missing
     encodings: dict[str, tuple[str, str]] = field(default_factory=dict)
+    dense_weights_bytes: int = 0  # `weights_bytes` of the same model with weights="dense"
 
 
 def _check_name(model_name: str) -> None:
@@ -91,6 +93,11 @@ def build_program(
     program = lower_graph(graph, reference=reference, weights=weights)
     program.plan_buffers()
     return program, graph, zlib.crc32(buf) & 0xFFFFFFFF
+
+
+def const_bytes(program: Program) -> int:
+    """All `const` data of a program: weights, biases, requantization tables, parameter records."""
+    return sum(a.nbytes for a in program.const_arrays()) + sum(p.nbytes for p in program.params())
 
 
 def generate_c(
@@ -117,14 +124,15 @@ def generate_c(
     activation_bytes = program.plan.total_bytes
     model_h.write_text(emit_header(model_name, build_id, activation_bytes, graph))
     model_c.write_text(emit_source(program, graph, model_name))
-    weights = sum(a.nbytes for a in program.const_arrays()) + sum(p.nbytes for p in program.params())
+    weights_bytes = const_bytes(program)
+    dense_bytes = weights_bytes if weights == "dense" else const_bytes(build_program(buf, reference)[0])
     result = CGenResult(
         model_c=model_c,
         model_h=model_h,
         model_name=model_name,
         build_id=build_id,
         activation_bytes=activation_bytes,
-        weights_bytes=weights,
+        weights_bytes=weights_bytes,
         input_bytes=graph.input_tensors[0].nbytes,
         output_bytes=graph.output_tensors[0].nbytes,
         operators=[op.opcode for op in graph.operators],
@@ -133,13 +141,14 @@ def generate_c(
         reference=reference,
         weights=weights,
         encodings=dict(program.encodings),
+        dense_weights_bytes=dense_bytes,
     )
     log.info(
         "generated %s: %d kernel calls, activations %d B, const data %d B, %d MACs",
         model_c,
         len(program.steps),
         activation_bytes,
-        weights,
+        weights_bytes,
         result.macs,
     )
     return result
