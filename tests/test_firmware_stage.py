@@ -72,6 +72,10 @@ def test_sizes_come_from_arm_none_eabi_size_and_artifacts_are_logged(tmp_path: P
     )
     assert run.data.tags["firmware.board"] == "qemu_netduinoplus2"
     assert run.data.tags["firmware.reference"] == "tflite"
+    assert run.data.tags["firmware.weights"] == "dense" and "=dense" in run.data.tags["firmware.encodings"]
+    assert (
+        m["flash/c_weights_dense_bytes"] == m["flash/c_weights_bytes"] and m["flash/c_weights_ratio"] == 1.0
+    )
     assert "firmware_skipped" not in run.data.tags
     assert artifacts(client, run.info.run_id) == {
         "firmware/c/model.c",

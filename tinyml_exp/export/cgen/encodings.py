@@ -55,7 +55,7 @@ def sparse24_violations(w: np.ndarray) -> int:
 
 def sparse24_bytes(w: np.ndarray) -> int:
     out_n, in_n = w.shape
-    return out_n * (in_n // 2 + in_n // 8)
+    return out_n * (in_n // 2 + (in_n + 4) // 8)
 
 
 def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
@@ -74,8 +74,8 @@ def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
         else:
             legal["clustered"] = (clustered_bytes(w, stride), why)
     if mode in ("sparse", "auto"):
-        if w.shape[1] % 8:
-            refused["sparse"] = f"in_n={w.shape[1]} is not a multiple of 8"
+        if w.shape[1] % 4:
+            refused["sparse"] = f"in_n={w.shape[1]} is not a multiple of 4"
         elif (bad := sparse24_violations(w)) > 0:
             refused["sparse"] = f"{bad} of {w.size // 4} blocks of 4 have more than 2 non-zero weights"
         else:
@@ -114,5 +114,7 @@ def pack_sparse24(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(~nz, axis=-1, kind="stable")[..., :2].astype(np.uint8)
     vals = np.take_along_axis(blocks, order.astype(np.int64), axis=-1)
     nibbles = order[..., 0] | (order[..., 1] << 2)
+    if nibbles.shape[1] % 2:  # an odd number of blocks: the row's last byte has one nibble
+        nibbles = np.concatenate([nibbles, np.zeros((out_n, 1), dtype=np.uint8)], axis=1)
     pos = nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
     return vals.astype(np.int8).reshape(-1), pos.astype(np.uint8).reshape(-1)

@@ -34,7 +34,8 @@ static TME_UNUSED void tme_fc_clustered_s8(const tme_fc_params_t *p, const int8_
 /* 2:4 sparse: in every block of 4 inputs a row has at most 2 non-zero weights. Per row, `vals`
  * holds 2 values per block (zeros where a block has fewer) and `pos` one nibble per block (two
  * blocks per byte, low nibble first): bits 0-1 the position of the first value, bits 2-3 the
- * second's. Only those 2 MACs per block are done. in_n % 8 == 0 keeps rows byte-aligned. */
+ * second's. Only those 2 MACs per block are done. in_n % 4 == 0; with an odd number of blocks a
+ * row's last position byte has one nibble (rows start on a byte). */
 static TME_UNUSED void tme_fc_sparse24_s8(const tme_fc_params_t *p, const int8_t *in,
                                           const int8_t *vals, const uint8_t *pos,
                                           const int32_t *bias, const int32_t *mult,
@@ -51,7 +52,12 @@ static TME_UNUSED void tme_fc_sparse24_s8(const tme_fc_params_t *p, const int8_t
             vals += 4;
             x += 8;
         }
-        pos += blocks2;
+        if (p->in_n & 4) {
+            const uint32_t q = pos[blocks2];
+            acc += vals[0] * x[q & 3u] + vals[1] * x[(q >> 2) & 3u];
+            vals += 2;
+        }
+        pos += (p->in_n + 4) / 8;
         out[oc] = tme_fc_requant(p, acc, oc, mult, shift, scale);
     }
 }
