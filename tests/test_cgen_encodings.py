@@ -108,3 +108,39 @@ def test_unknown_weights_mode_is_refused(tmp_path: Path) -> None:
     assert CONFIG_CHOICES == WEIGHT_ENCODINGS  # the config check stays light (no NumPy)
     with pytest.raises(ValueError, match="expected one of dense, sparse, clustered, auto"):
         generate_c(_fc(clustered_weights(np.random.default_rng(0), 2, 8, True)), tmp_path, "l", weights="lut")
+
+
+def _fc_f32(w: np.ndarray) -> bytes:
+    from tests.profile_models import _Builder
+
+    b = _Builder()
+    x = b.tensor((1, w.shape[1]))
+    wt = b.tensor(w.shape, w.astype(np.float32))
+    bias = b.tensor((w.shape[0],), np.random.default_rng(1).normal(0, 0.1, w.shape[0]).astype(np.float32))
+    y = b.tensor((1, w.shape[0]))
+    options = b.s.FullyConnectedOptionsT()
+    b.op("FULLY_CONNECTED", [x, wt, bias], [y], options, b.s.BuiltinOptions.FullyConnectedOptions)
+    return b.finish([x], [y])
+
+
+F32_CASES = {
+    "clustered": (lambda r: clustered_weights(r, 6, 45, True) / 300.0, "tme_fc_clustered_f32"),
+    "sparse24": (lambda r: sparse24_weights(r, 5, 36) / 300.0, "tme_fc_sparse24_f32"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(F32_CASES))
+def test_encoded_float_fully_connected_equals_dense(case: str, tmp_path: Path) -> None:
+    """float32: the same sums in the same order as the dense kernel, so the same floats; TFLite to 1e-5."""
+    make, kernel = F32_CASES[case]
+    model = _fc_f32(make(np.random.default_rng(len(case))))
+    x = random_inputs(model, N_INPUTS, seed=2) * 2 - 1
+    enc = generate_c(model, tmp_path / "enc", "layer", weights=case.removesuffix("24"))
+    dense = generate_c(model, tmp_path / "dense", "layer")
+    assert enc.kernels == [f"{kernel} <- FULLY_CONNECTED"], enc.encodings
+    assert enc.weights_bytes < 0.6 * dense.weights_bytes, (enc.weights_bytes, dense.weights_bytes)
+    got = run_host(compile_host(tmp_path / "enc"), x, (enc.output_bytes // 4,), np.float32)
+    want = run_host(compile_host(tmp_path / "dense"), x, (dense.output_bytes // 4,), np.float32)
+    assert np.array_equal(got, want)
+    ref = run_tflite_ref(model, x).reshape(got.shape)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)

@@ -21,9 +21,13 @@ KERNEL_SOURCES = (
     "mean_s8.c",
     "softmax_s8.c",
     "f32.c",
+    "fc_enc_f32.c",
 )
 _PREFIX = "tme_"
-_NEEDS = {"fc_enc_s8.c": ("fc_s8.c",)}  # kernel file -> the files whose types it uses
+_NEEDS = {
+    "fc_enc_s8.c": ("fc_s8.c",),
+    "fc_enc_f32.c": ("f32.c",),
+}  # kernel file -> the files whose types it uses
 _PER_LINE = {
     "int8_t": 24,
     "uint8_t": 24,

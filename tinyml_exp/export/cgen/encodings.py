@@ -3,12 +3,12 @@ its weight array, and the packed arrays of each.
 
 - `clustered`: <= 16 distinct values per tensor (one codebook) or per output row (one codebook per
   channel, as per-channel quantization of a clustered model leaves them): 4-bit indices, two per
-  byte, plus int8 codebooks;
+  byte, plus codebooks (int8 or float32: 4-bit indices instead of 32-bit floats);
 - `sparse`: 2:4, at most 2 non-zero weights in every block of 4 consecutive inputs of a row (what
-  `prune_structured` makes): 2 int8 values + a 2-bit position each per block (0.625x dense).
+  `prune_structured` makes): 2 values + a 2-bit position each per block (int8: 0.625x dense).
 
 A layer without the pattern stays dense with the reason (`CGenResult.encodings`); `auto` takes the
-smallest legal encoding. Kernels: kernels/fc_enc_s8.c.
+smallest legal encoding. Kernels: kernels/fc_enc_s8.c, kernels/fc_enc_f32.c.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def clustered_layout(w: np.ndarray) -> tuple[int | None, str]:
 
 def clustered_bytes(w: np.ndarray, stride: int) -> int:
     out_n, in_n = w.shape
-    return out_n * ((in_n + 1) // 2) + (CODEBOOK * out_n if stride else CODEBOOK)
+    return out_n * ((in_n + 1) // 2) + CODEBOOK * w.itemsize * (out_n if stride else 1)
 
 
 def sparse24_violations(w: np.ndarray) -> int:
@@ -55,16 +55,16 @@ def sparse24_violations(w: np.ndarray) -> int:
 
 def sparse24_bytes(w: np.ndarray) -> int:
     out_n, in_n = w.shape
-    return out_n * (in_n // 2 + (in_n + 4) // 8)
+    return out_n * (in_n // 2 * w.itemsize + (in_n + 4) // 8)
 
 
 def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
-    """The encoding of one int8 FULLY_CONNECTED weight array [out_n, in_n] under `mode`."""
+    """The encoding of one FULLY_CONNECTED weight array [out_n, in_n] (int8 or float32) under `mode`."""
     if mode == "dense":
         return Choice("dense", "export.weights=dense")
     if w_zp != 0:
         return Choice("dense", "asymmetric weights")
-    dense = w.size
+    dense = w.nbytes
     legal: dict[str, tuple[int, str]] = {}
     refused: dict[str, str] = {}
     if mode in ("clustered", "auto"):
@@ -92,10 +92,10 @@ def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
 
 
 def pack_clustered(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
-    """(indices as bytes, two per byte low nibble first, rows padded to a byte; int8 codebooks)."""
+    """(indices as bytes, two per byte low nibble first, rows padded to a byte; codebooks of w's type)."""
     out_n, in_n = w.shape
     books = [np.unique(w)] if stride == 0 else [np.unique(row) for row in w]
-    codebook = np.zeros((len(books), CODEBOOK), dtype=np.int8)
+    codebook = np.zeros((len(books), CODEBOOK), dtype=w.dtype)
     idx = np.zeros((out_n, in_n + (in_n & 1)), dtype=np.uint8)
     for r in range(out_n):
         book = books[0 if stride == 0 else r]
@@ -106,7 +106,7 @@ def pack_clustered(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pack_sparse24(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 values, 2 per block of 4; position bytes, one nibble per block, low nibble first)."""
+    """(values of w's type, 2 per block of 4 in input order; position bytes, a nibble per block, low first)."""
     out_n, in_n = w.shape
     blocks = w.reshape(out_n, in_n // 4, 4)
     nz = blocks != 0
@@ -117,4 +117,4 @@ def pack_sparse24(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if nibbles.shape[1] % 2:  # an odd number of blocks: the row's last byte has one nibble
         nibbles = np.concatenate([nibbles, np.zeros((out_n, 1), dtype=np.uint8)], axis=1)
     pos = nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
-    return vals.astype(np.int8).reshape(-1), pos.astype(np.uint8).reshape(-1)
+    return vals.astype(w.dtype).reshape(-1), pos.astype(np.uint8).reshape(-1)
