@@ -12,6 +12,7 @@ encoded, their ratio, the encoding per layer, and with `--qemu` the instructions
 on the emulated Cortex-M4 (netduinoplus2) dense and encoded, and whether both builds' outputs agree.
 
 Usage: python benchmarks/compression_on_device.py [--qemu] [--weights auto]
+(int8 and float32 models; the float ones go through the float kernels, fc_enc_f32.c.)
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def prune_2_4(kernel: np.ndarray) -> np.ndarray:
     return rows.reshape(kernel.shape[1], -1).T.copy()
 
 
-def course_cnn_int8(pattern: str) -> bytes:
+def course_cnn(pattern: str) -> dict[str, bytes]:
+    """{"float32": ..., "int8": ...} `.tflite` of the course CNN with the weight pattern."""
     import tensorflow as tf
     import tf_keras as keras
 
@@ -74,12 +76,14 @@ def course_cnn_int8(pattern: str) -> bytes:
             kernel = prune_2_4(kernel)
         layer.set_weights([kernel, bias])
     samples = np.random.default_rng(0).random((100, 1, 28, 28), dtype=np.float32)
+    converted = {"float32": tf.lite.TFLiteConverter.from_keras_model(model).convert()}
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([s] for s in samples)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = converter.inference_output_type = tf.int8
-    return converter.convert()
+    converted["int8"] = converter.convert()
+    return converted
 
 
 def measure(
@@ -91,7 +95,11 @@ def measure(
     res = generate_c(tflite, work / "model", "course_cnn", weights=weights)
     if not use_qemu:
         return res, None, None
-    x = np.random.default_rng(0).integers(-128, 128, size=(8, 1, 28, 28), dtype=np.int8)
+    rng = np.random.default_rng(0)
+    if res.input_bytes == 28 * 28:
+        x = rng.integers(-128, 128, size=(8, 1, 28, 28), dtype=np.int8)
+    else:
+        x = rng.random((8, 1, 28, 28), dtype=np.float32)
     run = qemu.measure(work / "model", x, work / "build")
     return res, int(np.median(run.instructions)), run.outputs
 
@@ -104,14 +112,14 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for pattern in ("cluster16", "2:4"):
-            tflite = course_cnn_int8(pattern)
-            work = Path(tmp) / pattern.replace(":", "_")
-            dense, dense_n, dense_out = measure(tflite, "dense", work / "dense", args.qemu)
-            enc, enc_n, enc_out = measure(tflite, args.weights, work / "enc", args.qemu)
-            same = "" if dense_out is None else ("yes" if np.array_equal(dense_out, enc_out) else "NO")
-            rows.append((pattern, dense, enc, dense_n, enc_n, same))
-    print(f"course CNN int8, export.weights={args.weights} vs dense")
-    print(f"{'model':10} {'dense B':>8} {'encoded B':>9} {'ratio':>6} {'instr dense':>11} {'instr enc':>10} "
+            for kind, tflite in course_cnn(pattern).items():
+                work = Path(tmp) / f"{pattern.replace(':', '_')}_{kind}"
+                dense, dense_n, dense_out = measure(tflite, "dense", work / "dense", args.qemu)
+                enc, enc_n, enc_out = measure(tflite, args.weights, work / "enc", args.qemu)
+                same = "" if dense_out is None else ("yes" if np.array_equal(dense_out, enc_out) else "NO")
+                rows.append((f"{pattern} {kind}", dense, enc, dense_n, enc_n, same))
+    print(f"course CNN, export.weights={args.weights} vs dense (same out: device outputs bit-equal)")
+    print(f"{'model':16} {'dense B':>8} {'encoded B':>9} {'ratio':>6} {'instr dense':>11} {'instr enc':>10} "
           f"{'ratio':>6} {'same out':>8}")  # fmt: skip
     for pattern, dense, enc, dense_n, enc_n, same in rows:
         instr = (
@@ -119,7 +127,7 @@ def main() -> None:
             if dense_n
             else f"{'-':>11} {'-':>10} {'-':>6}"
         )
-        print(f"{pattern:10} {dense.weights_bytes:>8} {enc.weights_bytes:>9} "
+        print(f"{pattern:16} {dense.weights_bytes:>8} {enc.weights_bytes:>9} "
               f"{enc.weights_bytes / dense.weights_bytes:>6.3f} {instr} {same:>8}")  # fmt: skip
         for layer, (encoding, reason) in enc.encodings.items():
             print(f"    {layer}: {encoding} ({reason})")
