@@ -62,6 +62,8 @@ CASES = {
         "tme_fc_clustered_s8",
     ),
     "clustered_tensor_odd_in": (lambda r: clustered_weights(r, 7, 33, False), "auto", "tme_fc_clustered_s8"),
+    "pairs_tensor": (lambda r: clustered_weights(r, 9, 40, False), "clustered", "tme_fc_clustered_pairs_s8"),
+    "pairs_channel": (lambda r: clustered_weights(r, 3, 256, True), "auto", "tme_fc_clustered_pairs_s8"),
     "sparse24": (lambda r: sparse24_weights(r, 9, 48), "sparse", "tme_fc_sparse24_s8"),
     "sparse24_odd_blocks": (lambda r: sparse24_weights(r, 5, 44), "auto", "tme_fc_sparse24_s8"),
 }

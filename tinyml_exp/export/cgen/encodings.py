@@ -105,6 +105,13 @@ def pack_clustered(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
     return packed.reshape(-1), codebook.reshape(-1)
 
 
+def pair_order(w: np.ndarray) -> np.ndarray:
+    """Columns of every block of 4 as (0, 2, 1, 3): packed two per byte, a block's index bytes are
+    then (i0 | i2 << 4, i1 | i3 << 4), the even and odd input bytes SXTB16 pairs up."""
+    out_n, in_n = w.shape
+    return w.reshape(out_n, in_n // 4, 4)[..., [0, 2, 1, 3]].reshape(out_n, in_n)
+
+
 def pack_sparse24(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(values of w's type, 2 per block of 4 in input order; position bytes, a nibble per block, low first)."""
     out_n, in_n = w.shape

@@ -19,6 +19,7 @@ from tinyml_exp.export.cgen.ops_common import (
 )
 from tinyml_exp.export.cgen.program import (
     Params,
+    ScratchArg,
     Step,
     TensorArg,
 )
@@ -183,17 +184,22 @@ def _fc_encoded(
 ) -> Step:
     """FULLY_CONNECTED on clustered or 2:4 sparse weights (kernels/fc_enc_s8.c)."""
     x, y = op.inputs[0], op.outputs[0]
+    scratch = 0
     if encoding == "clustered":
         stride, _ = encodings.clustered_layout(w)
-        idx, codebook = encodings.pack_clustered(w, stride)
-        kernel = "tme_fc_clustered_s8"
+        # the pair table (1 KB scratch, ~700 instructions to build per codebook) pays off on long rows
+        pairs = w.shape[1] % 4 == 0 and (stride == 0 or w.shape[1] >= 256)
+        idx, codebook = encodings.pack_clustered(encodings.pair_order(w) if pairs else w, stride)
+        kernel = "tme_fc_clustered_pairs_s8" if pairs else "tme_fc_clustered_s8"
         weights = (ctx.const("widx", "uint8_t", idx), ctx.const("codebook", "int8_t", codebook), str(stride))
+        if pairs:
+            weights, scratch = (*weights, ScratchArg()), 1024
     else:
         vals, pos = encodings.pack_sparse24(w)
         kernel = "tme_fc_sparse24_s8"
         weights = (ctx.const("wvals", "int8_t", vals), ctx.const("wpos", "uint8_t", pos))
     return Step(kernel, "fc_enc_s8.c", (op.index,), op.opcode, head + weights + (bias,) + tail, (x,), y,
-                macs=w.size)  # fmt: skip
+                macs=w.size, scratch_bytes=scratch)  # fmt: skip
 
 
 def lower_pool(ctx: LowerContext, op: Operator) -> Step:

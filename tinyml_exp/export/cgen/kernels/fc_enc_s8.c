@@ -61,3 +61,39 @@ static TME_UNUSED void tme_fc_sparse24_s8(const tme_fc_params_t *p, const int8_t
         out[oc] = tme_fc_requant(p, acc, oc, mult, shift, scale);
     }
 }
+
+/* Clustered on the dual-MAC path (in_n % 4 == 0, input 4-byte aligned): for every 4 inputs the
+ * two index bytes are (i0 | i2 << 4) and (i1 | i3 << 4), and select words of a 256-entry table
+ * of codebook pairs (cb[lo] in the low half, cb[hi] in the high half, built in `table` (scratch)
+ * for each codebook) that SMLAD multiplies with the input's even and odd bytes. */
+TME_INLINE void tme_cb_pairs(const int8_t *cb, uint32_t *table) {
+    for (uint32_t hi = 0; hi < 16u; ++hi) {
+        const uint32_t h = (uint32_t)(int32_t)cb[hi] << 16;
+        for (uint32_t lo = 0; lo < 16u; ++lo) {
+            table[hi * 16u + lo] = h | ((uint32_t)(int32_t)cb[lo] & 0xFFFFu);
+        }
+    }
+}
+
+static TME_UNUSED void tme_fc_clustered_pairs_s8(const tme_fc_params_t *p, const int8_t *in,
+                                                 const uint8_t *idx, const int8_t *codebook,
+                                                 int32_t cb_stride, uint32_t *table,
+                                                 const int32_t *bias, const int32_t *mult,
+                                                 const int32_t *shift, const double *scale,
+                                                 int8_t *out) {
+    const uint32_t *xp = (const uint32_t *)(const void *)in;
+    const int32_t groups = p->in_n / 4;
+    for (int32_t oc = 0; oc < p->out_n; ++oc) {
+        if (oc == 0 || cb_stride != 0) {
+            tme_cb_pairs(codebook + oc * cb_stride, table);
+        }
+        int32_t acc = bias[oc];
+        for (int32_t g = 0; g < groups; ++g) {
+            const uint32_t x = xp[g];
+            acc = tme_smlad(tme_sxtb16(x), table[idx[0]], acc);
+            acc = tme_smlad(tme_sxtb16_ror8(x), table[idx[1]], acc);
+            idx += 2;
+        }
+        out[oc] = tme_fc_requant(p, acc, oc, mult, shift, scale);
+    }
+}
