@@ -146,3 +146,21 @@ def test_encoded_float_fully_connected_equals_dense(case: str, tmp_path: Path) -
     assert np.array_equal(got, want)
     ref = run_tflite_ref(model, x).reshape(got.shape)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "qemu-system-arm")
+def test_encoded_kernels_are_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The int8 encoded layers built for Cortex-M4 (SMLAD on the pair table) under QEMU, against TFLM."""
+    from tinyml_exp.export.cgen import qemu
+
+    for case, (make, weights, kernel) in CASES.items():
+        model = _fc(make(np.random.default_rng(len(case))), seed=len(case))
+        x = random_inputs(model, 20, seed=5)
+        res = generate_c(model, tmp_path / case, case, weights=weights)
+        assert res.kernels == [f"{kernel} <- FULLY_CONNECTED"]
+        run = qemu.measure(tmp_path / case, x, tmp_path / f"{case}_elf")
+        want = run_tflm(model, x).reshape(len(x), -1)
+        bad = int((run.outputs.view(np.int8).reshape(len(x), -1) != want).sum())
+        assert bad == 0, f"{case}: the Cortex-M4 build differs from TFLM in {bad} values"
