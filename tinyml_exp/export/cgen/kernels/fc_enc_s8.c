@@ -75,6 +75,24 @@ TME_INLINE void tme_cb_pairs(const int8_t *cb, uint32_t *table) {
     }
 }
 
+/* Rows oc0 and oc0 + 1 (one codebook): every input word feeds both. */
+TME_INLINE void tme_fc_pairs_2rows(const uint32_t *xp, int32_t groups, const uint8_t *i0,
+                                   const uint8_t *i1, const uint32_t *t, int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1];
+    for (int32_t g = 0; g < groups; ++g) {
+        const uint32_t x = xp[g];
+        const uint32_t xe = tme_sxtb16(x), xo = tme_sxtb16_ror8(x);
+        a0 = tme_smlad(xe, t[i0[0]], a0);
+        a0 = tme_smlad(xo, t[i0[1]], a0);
+        a1 = tme_smlad(xe, t[i1[0]], a1);
+        a1 = tme_smlad(xo, t[i1[1]], a1);
+        i0 += 2;
+        i1 += 2;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
 static TME_UNUSED void tme_fc_clustered_pairs_s8(const tme_fc_params_t *p, const int8_t *in,
                                                  const uint8_t *idx, const int8_t *codebook,
                                                  int32_t cb_stride, uint32_t *table,
@@ -82,18 +100,33 @@ static TME_UNUSED void tme_fc_clustered_pairs_s8(const tme_fc_params_t *p, const
                                                  const int32_t *shift, const double *scale,
                                                  int8_t *out) {
     const uint32_t *xp = (const uint32_t *)(const void *)in;
-    const int32_t groups = p->in_n / 4;
-    for (int32_t oc = 0; oc < p->out_n; ++oc) {
+    const int32_t groups = p->in_n / 4, row_bytes = p->in_n / 2;
+    /* one codebook: two rows per pass; one per channel: one row per table */
+    const int32_t rows = cb_stride == 0 ? 2 : 1;
+    for (int32_t oc = 0; oc < p->out_n; oc += rows) {
         if (oc == 0 || cb_stride != 0) {
             tme_cb_pairs(codebook + oc * cb_stride, table);
         }
-        int32_t acc = bias[oc];
-        for (int32_t g = 0; g < groups; ++g) {
-            const uint32_t x = xp[g];
-            acc = tme_smlad(tme_sxtb16(x), table[idx[0]], acc);
-            acc = tme_smlad(tme_sxtb16_ror8(x), table[idx[1]], acc);
-            idx += 2;
+        const uint32_t *t = table;
+#if defined(__GNUC__)
+        /* keep the table base in a register: else GCC adds the arena offset before every load */
+        __asm__("" : "+r"(t));
+#endif
+        const int32_t n = TME_MIN(rows, p->out_n - oc);
+        int32_t acc[2] = {bias[oc], n > 1 ? bias[oc + 1] : 0};
+        const uint8_t *i0 = idx + oc * row_bytes;
+        if (n == 2) {
+            tme_fc_pairs_2rows(xp, groups, i0, i0 + row_bytes, t, acc);
+        } else {
+            for (int32_t g = 0; g < groups; ++g) {
+                const uint32_t x = xp[g];
+                acc[0] = tme_smlad(tme_sxtb16(x), t[i0[0]], acc[0]);
+                acc[0] = tme_smlad(tme_sxtb16_ror8(x), t[i0[1]], acc[0]);
+                i0 += 2;
+            }
         }
-        out[oc] = tme_fc_requant(p, acc, oc, mult, shift, scale);
+        for (int32_t j = 0; j < n; ++j) {
+            out[oc + j] = tme_fc_requant(p, acc[j], oc + j, mult, shift, scale);
+        }
     }
 }
