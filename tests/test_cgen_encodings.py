@@ -36,6 +36,14 @@ def sparse24_weights(rng: np.random.Generator, out_n: int, in_n: int) -> np.ndar
     return (w * keep).reshape(out_n, in_n)
 
 
+def unstructured_weights(rng: np.random.Generator, out_n: int, in_n: int, zeros: float) -> np.ndarray:
+    """Magnitude-free unstructured pruning: `zeros` of the weights zero at random places."""
+    w = rng.integers(-127, 128, (out_n, in_n))
+    w[rng.random((out_n, in_n)) < zeros] = 0
+    w[0, :32] = 0  # an all-zero mask word
+    return w
+
+
 def _fc(w: np.ndarray, seed: int = 0) -> bytes:
     b = Int8Builder(np.random.default_rng(seed))
     x = b.activation((1, w.shape[1]))
@@ -66,6 +74,7 @@ CASES = {
     "pairs_channel": (lambda r: clustered_weights(r, 3, 256, True), "auto", "tme_fc_clustered_pairs_s8"),
     "sparse24": (lambda r: sparse24_weights(r, 9, 48), "sparse", "tme_fc_sparse24_s8"),
     "sparse24_odd_blocks": (lambda r: sparse24_weights(r, 5, 44), "auto", "tme_fc_sparse24_s8"),
+    "bitmask": (lambda r: unstructured_weights(r, 6, 70, 0.55), "sparse", "tme_fc_bitmask_s8"),
 }
 
 
@@ -80,9 +89,15 @@ def test_a_layer_without_the_pattern_stays_dense_with_the_reason(tmp_path: Path)
     w = sparse24_weights(rng, 4, 32)
     w[2, 4:8] = (3, -5, 7, 0)  # one block with 3 non-zero weights
     res = generate_c(_fc(w), tmp_path / "s", "layer", weights="sparse")
+    assert res.kernels == ["tme_fc_bitmask_s8 <- FULLY_CONNECTED"]  # still half zeros: the bitmask
+    encoding, reason = res.encodings["op0_FULLY_CONNECTED"]
+    assert encoding == "bitmask" and "not sparse: 1 of 32 blocks of 4 have more than 2 non-zero" in reason
+    w = clustered_weights(rng, 4, 32, True)
+    w[w == 0] = 1  # no zeros at all
+    res = generate_c(_fc(w), tmp_path / "d", "layer", weights="sparse")
     assert res.kernels == ["tme_fc_packed_s8 <- FULLY_CONNECTED"]
     encoding, reason = res.encodings["op0_FULLY_CONNECTED"]
-    assert encoding == "dense" and "1 of 32 blocks of 4 have more than 2 non-zero weights" in reason
+    assert encoding == "dense" and "100% non-zero" in reason and "not smaller than dense" in reason, reason
     w = clustered_weights(rng, 4, 64, True)
     w[1, 0] = 127 if 127 not in w[1] else -127  # a 17th value in row 1
     w[1, 1] = 126 if 126 not in w[1] else -126
@@ -128,6 +143,7 @@ def _fc_f32(w: np.ndarray) -> bytes:
 F32_CASES = {
     "clustered": (lambda r: clustered_weights(r, 6, 45, True) / 300.0, "tme_fc_clustered_f32"),
     "sparse24": (lambda r: sparse24_weights(r, 5, 36) / 300.0, "tme_fc_sparse24_f32"),
+    "bitmask": (lambda r: unstructured_weights(r, 4, 50, 0.6) / 300.0, "tme_fc_bitmask_f32"),
 }
 
 
@@ -137,7 +153,9 @@ def test_encoded_float_fully_connected_equals_dense(case: str, tmp_path: Path) -
     make, kernel = F32_CASES[case]
     model = _fc_f32(make(np.random.default_rng(len(case))))
     x = random_inputs(model, N_INPUTS, seed=2) * 2 - 1
-    enc = generate_c(model, tmp_path / "enc", "layer", weights=case.removesuffix("24"))
+    enc = generate_c(
+        model, tmp_path / "enc", "layer", weights="clustered" if case == "clustered" else "sparse"
+    )
     dense = generate_c(model, tmp_path / "dense", "layer")
     assert enc.kernels == [f"{kernel} <- FULLY_CONNECTED"], enc.encodings
     assert enc.weights_bytes < 0.6 * dense.weights_bytes, (enc.weights_bytes, dense.weights_bytes)

@@ -5,7 +5,9 @@ its weight array, and the packed arrays of each.
   channel, as per-channel quantization of a clustered model leaves them): 4-bit indices, two per
   byte, plus codebooks (int8 or float32: 4-bit indices instead of 32-bit floats);
 - `sparse`: 2:4, at most 2 non-zero weights in every block of 4 consecutive inputs of a row (what
-  `prune_structured` makes): 2 values + a 2-bit position each per block (int8: 0.625x dense).
+  `prune_structured` makes): 2 values + a 2-bit position each per block (int8: 0.625x dense);
+  `bitmask` (also under `sparse`): any zeros (constant / polynomial pruning, PQAT): the non-zero
+  values + one bit per weight, used when smaller than dense (int8: below ~87 % non-zero).
 
 A layer without the pattern stays dense with the reason (`CGenResult.encodings`); `auto` takes the
 smallest legal encoding. Kernels: kernels/fc_enc_s8.c, kernels/fc_enc_f32.c.
@@ -58,6 +60,11 @@ def sparse24_bytes(w: np.ndarray) -> int:
     return out_n * (in_n // 2 * w.itemsize + (in_n + 4) // 8)
 
 
+def bitmask_bytes(w: np.ndarray) -> int:
+    out_n, in_n = w.shape
+    return np.count_nonzero(w) * w.itemsize + out_n * 4 * ((in_n + 31) // 32)
+
+
 def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
     """The encoding of one FULLY_CONNECTED weight array [out_n, in_n] (int8 or float32) under `mode`."""
     if mode == "dense":
@@ -80,6 +87,8 @@ def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
             refused["sparse"] = f"{bad} of {w.size // 4} blocks of 4 have more than 2 non-zero weights"
         else:
             legal["sparse"] = (sparse24_bytes(w), "2:4")
+        if "sparse" not in legal:  # 2:4 when the layer has it: its kernel does less per MAC
+            legal["bitmask"] = (bitmask_bytes(w), f"{np.count_nonzero(w) / w.size:.0%} non-zero")
     for name, (nbytes, why) in list(legal.items()):
         if nbytes >= dense:
             refused[name] = f"{why}, but {nbytes} B is not smaller than dense {dense} B"
@@ -88,7 +97,8 @@ def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
         return Choice("dense", "; ".join(f"not {k}: {v}" for k, v in refused.items()))
     best = min(legal, key=lambda k: legal[k][0])
     nbytes, why = legal[best]
-    return Choice(best, f"{why}: {nbytes} B vs dense {dense} B")
+    others = "".join(f"; not {k}: {v}" for k, v in refused.items())
+    return Choice(best, f"{why}: {nbytes} B vs dense {dense} B{others}")
 
 
 def pack_clustered(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -125,3 +135,14 @@ def pack_sparse24(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nibbles = np.concatenate([nibbles, np.zeros((out_n, 1), dtype=np.uint8)], axis=1)
     pos = nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
     return vals.astype(w.dtype).reshape(-1), pos.astype(np.uint8).reshape(-1)
+
+
+def pack_bitmask(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the non-zero values row by row in input order; per row ceil(in_n / 32) uint32 masks, bit
+    i % 32 of word i // 32 set where input i has a non-zero weight)."""
+    out_n, in_n = w.shape
+    words = (in_n + 31) // 32
+    bits = np.zeros((out_n, words * 32), dtype=np.uint64)
+    bits[:, :in_n] = w != 0
+    masks = (bits.reshape(out_n, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=-1)
+    return w[w != 0].astype(w.dtype), masks.astype(np.uint32).reshape(-1)

@@ -101,6 +101,10 @@ def _fc_weights(ctx: LowerContext, op: Operator, w):
         vals, pos = encodings.pack_sparse24(wf)
         arrays = (ctx.const("wvals", "float", vals), ctx.const("wpos", "uint8_t", pos))
         return ("tme_fc_sparse24_f32", "fc_enc_f32.c"), arrays
+    if choice.encoding == "bitmask":
+        vals, masks = encodings.pack_bitmask(wf)
+        arrays = (ctx.const("wvals", "float", vals), ctx.const("wmask", "uint32_t", masks))
+        return ("tme_fc_bitmask_f32", "fc_enc_f32.c"), arrays
     return ctx.const("weights", "float", wf)
 
 

@@ -194,10 +194,14 @@ def _fc_encoded(
         weights = (ctx.const("widx", "uint8_t", idx), ctx.const("codebook", "int8_t", codebook), str(stride))
         if pairs:
             weights, scratch = (*weights, ScratchArg()), 1024
-    else:
+    elif encoding == "sparse":
         vals, pos = encodings.pack_sparse24(w)
         kernel = "tme_fc_sparse24_s8"
         weights = (ctx.const("wvals", "int8_t", vals), ctx.const("wpos", "uint8_t", pos))
+    else:
+        vals, masks = encodings.pack_bitmask(w)
+        kernel = "tme_fc_bitmask_s8"
+        weights = (ctx.const("wvals", "int8_t", vals), ctx.const("wmask", "uint32_t", masks))
     return Step(kernel, "fc_enc_s8.c", (op.index,), op.opcode, head + weights + (bias,) + tail, (x,), y,
                 macs=w.size, scratch_bytes=scratch)  # fmt: skip
 
