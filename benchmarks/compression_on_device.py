@@ -3,8 +3,9 @@
 The course CNN (Conv2D 12@3x3 -> MaxPool -> Dense 10, int8 full-integer PTQ) with the weight
 patterns compression leaves: `cluster16` (16 shared values per kernel, as cluster / CQAT leave
 them) and `2:4` (2 of every 4 consecutive inputs of a Dense row zero, as prune_structured leaves
-them). The patterns are written into the Keras weights (nearest of 16 centroids spread over the
-kernel's range; the 2 smallest magnitudes of each block zeroed), then the model is converted by
+them) and `prune50` (the smaller half of every kernel zero, as prune_constant 50 % leaves them).
+The patterns are written into the Keras weights (nearest of 16 centroids spread over the kernel's
+range; the 2 smallest magnitudes of each block zeroed; magnitudes below the median zeroed), then the model is converted by
 the real TFLite converter: the figures other than accuracy do not depend on training.
 
 Prints, per model: const bytes (weights, biases, requantization tables, parameters) dense and
@@ -74,6 +75,8 @@ def course_cnn(pattern: str) -> dict[str, bytes]:
             kernel = cluster16(kernel)
         elif pattern == "2:4" and isinstance(layer, keras.layers.Dense):
             kernel = prune_2_4(kernel)
+        elif pattern == "prune50":  # prune_constant 50 %: the smaller half of each kernel zeroed
+            kernel = np.where(np.abs(kernel) >= np.median(np.abs(kernel)), kernel, 0.0).astype(kernel.dtype)
         layer.set_weights([kernel, bias])
     samples = np.random.default_rng(0).random((100, 1, 28, 28), dtype=np.float32)
     converted = {"float32": tf.lite.TFLiteConverter.from_keras_model(model).convert()}
@@ -111,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for pattern in ("cluster16", "2:4"):
+        for pattern in ("cluster16", "2:4", "prune50"):
             for kind, tflite in course_cnn(pattern).items():
                 work = Path(tmp) / f"{pattern.replace(':', '_')}_{kind}"
                 dense, dense_n, dense_out = measure(tflite, "dense", work / "dense", args.qemu)
