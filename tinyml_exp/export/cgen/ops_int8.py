@@ -150,11 +150,8 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
         ctx.const("scale", "double", scales) if scales is not None else "NULL",
         int8_out(y.index),
     )
-    choice = encodings.choose(wq.astype(np.int8), ctx.weights, w_zp)
     bias_f = bias + (-zp_in) * wq.sum(axis=1)
-    if choice.encoding != "dense" and np.abs(bias_f).max(initial=0) > INT32_MAX:
-        choice = encodings.Choice("dense", "the bias overflows int32 after folding the input offset")
-    ctx.record(op, choice.encoding, choice.reason)
+    choice = _fc_choice(ctx, op, wq, w_zp, bias_f)
     if choice.encoding != "dense":
         return _fc_encoded(ctx, op, choice.encoding, wq.astype(np.int8), (params, int8_in(x.index)),
                            ctx.const("bias", "int32_t", bias_f), tail)  # fmt: skip
@@ -177,6 +174,15 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
             ctx.const("bias", "int32_t", bias) if has_bias else "NULL")  # fmt: skip
     return Step("tme_fc_s8", "fc_s8.c", (op.index,), op.opcode, args + tail, (x.index,), y.index,
                 macs=in_n * out_n)  # fmt: skip
+
+
+def _fc_choice(ctx: LowerContext, op: Operator, wq: np.ndarray, w_zp: int, bias_f: np.ndarray):
+    """The layer's weight encoding under export.weights (recorded in the encoding table)."""
+    choice = encodings.choose(wq.astype(np.int8), ctx.weights, w_zp)
+    if choice.encoding != "dense" and np.abs(bias_f).max(initial=0) > INT32_MAX:
+        choice = encodings.Choice("dense", "the bias overflows int32 after folding the input offset")
+    ctx.record(op, choice.encoding, choice.reason)
+    return choice
 
 
 def _fc_encoded(
