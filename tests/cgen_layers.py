@@ -61,8 +61,8 @@ class Int8Builder:
         op.builtinOptionsType, op.builtinOptions = options_type, options
         self.operators.append(op)
 
-    def _filter(self, shape, channels: int, axis: int, in_scale: float, taps: int):
-        w = self.rng.integers(-127, 128, size=shape, dtype=np.int8)
+    def _filter(self, shape, channels: int, axis: int, in_scale: float, taps: int, w=None):
+        w = self.rng.integers(-127, 128, size=shape, dtype=np.int8) if w is None else w.astype(np.int8)
         w_scale = self.rng.uniform(0.5, 2.0, channels).astype(np.float32) / (127 * np.sqrt(taps))
         wt = self.tensor(shape, data=w, scale=w_scale, zp=np.zeros(channels, np.int64), axis=axis)
         b_scale = np.float32(in_scale) * w_scale
@@ -91,10 +91,11 @@ class Int8Builder:
         self.op(name, [x, wt, bt], [y], opt, otype)
         return y
 
-    def fully_connected(self, x: int, out_n: int, act: int = 0) -> int:
+    def fully_connected(self, x: int, out_n: int, act: int = 0, weights: np.ndarray | None = None) -> int:
+        """`weights`: the int8 [out_n, in_n] array to use (random when None)."""
         s = self.s
         in_n = int(np.prod(self.tensors[x].shape))
-        wt, bt = self._filter((out_n, in_n), out_n, 0, self.tensors[x].quantization.scale[0], in_n)
+        wt, bt = self._filter((out_n, in_n), out_n, 0, self.tensors[x].quantization.scale[0], in_n, weights)
         opt = s.FullyConnectedOptionsT()
         opt.fusedActivationFunction = act
         y = self.activation((1, out_n))

@@ -72,6 +72,10 @@ def test_sizes_come_from_arm_none_eabi_size_and_artifacts_are_logged(tmp_path: P
     )
     assert run.data.tags["firmware.board"] == "qemu_netduinoplus2"
     assert run.data.tags["firmware.reference"] == "tflite"
+    assert run.data.tags["firmware.weights"] == "dense" and "=dense" in run.data.tags["firmware.encodings"]
+    assert (
+        m["flash/c_weights_dense_bytes"] == m["flash/c_weights_bytes"] and m["flash/c_weights_ratio"] == 1.0
+    )
     assert "firmware_skipped" not in run.data.tags
     assert artifacts(client, run.info.run_id) == {
         "firmware/c/model.c",
@@ -79,6 +83,25 @@ def test_sizes_come_from_arm_none_eabi_size_and_artifacts_are_logged(tmp_path: P
         "firmware/firmware.elf",
         "firmware/size.txt",
     }
+
+
+@pytest.mark.slow
+@pytest.mark.firmware
+@TOOLCHAIN
+def test_export_weights_encodes_the_layers_that_have_the_pattern(tmp_path: Path) -> None:
+    import numpy as np
+
+    from tests.test_cgen_encodings import _fc, clustered_weights
+
+    model = _fc(clustered_weights(np.random.default_rng(0), 10, 64, False))
+    _, run, _ = stage(tmp_path, model, ["export.weights=auto", "firmware.measure_app=false"])
+    m = run.data.metrics
+    assert run.data.tags["firmware.weights"] == "auto"
+    assert run.data.tags["firmware.encodings"] == "op0_FULLY_CONNECTED=clustered"
+    assert m["flash/c_weights_bytes"] < m["flash/c_weights_dense_bytes"]
+    assert m["flash/c_weights_ratio"] == pytest.approx(
+        m["flash/c_weights_bytes"] / m["flash/c_weights_dense_bytes"]
+    )
 
 
 @pytest.mark.firmware

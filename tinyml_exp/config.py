@@ -70,9 +70,16 @@ class TrainConfig:
     verbose: Any = "auto"
 
 
+WEIGHT_ENCODINGS = ("dense", "sparse", "clustered", "auto")  # export.weights
+
+
 @dataclass
 class ExportConfig:
     c_header: bool = True
+    # Weight encoding of each layer in the generated C (firmware): dense | sparse (2:4) | clustered
+    # (<= 16 values per tensor or channel) | auto (the smallest the layer's weights allow); a layer
+    # without the pattern stays dense (tag firmware.encodings says why). See export/cgen/encodings.py.
+    weights: str = "dense"
     # Representative samples for full-integer quantization (calibration of activation ranges).
     representative_samples: int = 100
 

@@ -71,6 +71,12 @@ def _check_run_values(cfg: DictConfig, pretrained: bool = False) -> None:
         raise ConfigError(f"dataset.val_fraction={cfg.dataset.val_fraction!r} must be in [0, 1)")
     if cfg.export.representative_samples < 0:
         raise ConfigError(f"export.representative_samples={cfg.export.representative_samples!r} must be ≥ 0")
+    from tinyml_exp.config import WEIGHT_ENCODINGS
+
+    if cfg.export.weights not in WEIGHT_ENCODINGS:
+        raise ConfigError(
+            f"export.weights={cfg.export.weights!r} is not one of {', '.join(WEIGHT_ENCODINGS)}"
+        )
 
 
 def _check_representative_samples(cfg: DictConfig, compression: CompressionMethod) -> None:

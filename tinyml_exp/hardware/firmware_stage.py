@@ -64,11 +64,20 @@ def firmware_metrics(build: FirmwareBuild, cgen: CGenResult, app: FirmwareBuild 
         "ram/firmware_bytes": float(build.ram_bytes),
         "ram/c_bytes": float(cgen.activation_bytes),
         "flash/c_weights_bytes": float(cgen.weights_bytes),
+        "flash/c_weights_dense_bytes": float(cgen.dense_weights_bytes),
     }
+    if cgen.dense_weights_bytes:
+        metrics["flash/c_weights_ratio"] = cgen.weights_bytes / cgen.dense_weights_bytes
     if app is not None:
         metrics["flash/firmware_app_bytes"] = float(app.flash_bytes)
         metrics["flash/firmware_model_bytes"] = float(build.flash_bytes - app.flash_bytes)
     return metrics
+
+
+def encodings_tag(encodings: dict[str, tuple[str, str]]) -> str:
+    """The per-layer weight encodings as one tag value: "op0_CONV_2D=dense, op5_FULLY_CONNECTED=sparse";
+    the reasons are in the log (an MLflow tag holds 5,000 characters)."""
+    return ", ".join(f"{layer}={enc}" for layer, (enc, _) in encodings.items())[:5000]
 
 
 def _skip_or_fail(result: FirmwareResult, reason: str, required: str | None) -> FirmwareResult:
@@ -85,7 +94,10 @@ def _generate(cfg: Any, tflite: bytes, model_dir: Path, model_name: str) -> tupl
     from tinyml_exp.export.cgen import CGenError, generate_c
 
     try:
-        return generate_c(tflite, model_dir, model_name, reference=cfg.firmware.reference), ""
+        weights = cfg.export.weights
+        return generate_c(
+            tflite, model_dir, model_name, reference=cfg.firmware.reference, weights=weights
+        ), ""
     except CGenError as e:  # UnsupportedOperatorError included: one line naming the operator
         return None, f"C generator: {e}"
 
@@ -147,8 +159,12 @@ def build_firmware(cfg: Any, target: Target, tflite: bytes, out_dir: Path, model
         "firmware.build_id": f"0x{cgen.build_id:08x}",
         "firmware.reference": cgen.reference,
         "firmware.toolchain": build.toolchain,
+        "firmware.weights": cgen.weights,
+        "firmware.encodings": encodings_tag(cgen.encodings),
     }
     result.artifacts += [("firmware", build.elf), ("firmware", build.size_report)]
+    for layer, (encoding, reason) in cgen.encodings.items():
+        log.info("weights of %s: %s (%s)", layer, encoding, reason)
     log.info(
         "firmware %s: flash %d B (%d B for the model), static RAM %d B (activations %d B)",
         board,

@@ -147,10 +147,13 @@ def _tensor_bytes(graph: Graph, steps: list[Step], aliases: dict[int, int]) -> d
     return tensor_bytes
 
 
-def lower_graph(graph: Graph, reference: str = "tflm") -> Program:
-    """Turn every operator into a kernel call (RESHAPE into an alias)."""
+_WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def lower_graph(graph: Graph, reference: str = "tflm", weights: str = "dense") -> Program:
+    """Turn every operator into a kernel call (RESHAPE into an alias); `weights`: encodings.py."""
     _check_io(graph)
-    ctx = LowerContext(graph=graph, reference=reference)
+    ctx = LowerContext(graph=graph, reference=reference, weights=weights)
     consumers: dict[int, list[Operator]] = defaultdict(list)
     for op in graph.operators:
         for i in op.inputs:
@@ -168,10 +171,18 @@ def lower_graph(graph: Graph, reference: str = "tflm") -> Program:
             aliases[dst] = src
         else:
             steps.append(_lower_op(ctx, op, consumers, fused))
+            if op.opcode in _WEIGHTED and f"op{op.index}_{op.opcode}" not in ctx.encodings:
+                reason = (
+                    "export.weights=dense"
+                    if weights == "dense"
+                    else "no encoded kernel for this operator yet"
+                )
+                ctx.record(op, "dense", reason)
     return Program(
         steps=steps,
         tensor_bytes=_tensor_bytes(graph, steps, aliases),
         aliases=aliases,
         input_tensor=graph.inputs[0],
         output_tensor=graph.outputs[0],
+        encodings=ctx.encodings,
     )

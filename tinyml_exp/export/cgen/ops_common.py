@@ -24,7 +24,12 @@ class LowerContext:
     graph: Graph
     reference: str  # "tflm" or "tflite": which int8 reference to match where the two differ
     op_index: int = 0  # operator being lowered: C names of its constants start with op<index>_
+    weights: str = "dense"  # export.weights: dense | sparse | clustered | auto (encodings.py)
+    encodings: dict[str, tuple[str, str]] = field(default_factory=dict)  # layer -> (encoding, reason)
     _used: set[str] = field(default_factory=set)
+
+    def record(self, op: Operator, encoding: str, reason: str) -> None:
+        self.encodings[f"op{op.index}_{op.opcode}"] = (encoding, reason)
 
     def name(self, suffix: str) -> str:
         name = f"op{self.op_index}_{suffix}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyml_exp.export.cgen import qmath
+from tinyml_exp.export.cgen import encodings, qmath
 from tinyml_exp.export.cgen.ops_common import (
     LowerContext,
     check_type,
@@ -16,7 +16,7 @@ from tinyml_exp.export.cgen.ops_common import (
     pool_geometry,
     unsupported,
 )
-from tinyml_exp.export.cgen.program import Step, TensorArg
+from tinyml_exp.export.cgen.program import ConstArray, Step, TensorArg
 from tinyml_exp.tflite_graph import Operator
 
 
@@ -77,8 +77,35 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
     lo, hi = qmath.activation_range_float(fused_activation(op))
     params = ctx.params("tme_fc_f32_params_t", {"in_n": in_n, "out_n": out_n, "act_min": lo, "act_max": hi})
     bias = _const_f32(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, "bias")
-    args = (params, _in(x.index), _const_f32(ctx, op, w.index, "weights"), bias, _out(y.index))
-    return Step("tme_fc_f32", "f32.c", (op.index,), op.opcode, args, (x.index,), y.index, macs=in_n * out_n)
+    weights = _const_f32(ctx, op, w.index, "weights") if ctx.weights == "dense" else _fc_weights(ctx, op, w)
+    kernel, source = ("tme_fc_f32", "f32.c") if isinstance(weights, ConstArray) else weights[0]
+    weights = (weights,) if isinstance(weights, ConstArray) else weights[1]
+    args = (params, _in(x.index), *weights, bias, _out(y.index))
+    return Step(kernel, source, (op.index,), op.opcode, args, (x.index,), y.index, macs=in_n * out_n)
+
+
+def _fc_weights(ctx: LowerContext, op: Operator, w):
+    """The dense weights array, or ((kernel, source), encoded arrays) when export.weights allows."""
+    check_type(op, w, ("FLOAT32",), "weights")
+    if w.data is None:
+        raise unsupported(op, "with non-constant weights")
+    wf = w.data.astype(np.float32).reshape(w.shape)
+    choice = encodings.choose(wf, ctx.weights, 0)
+    ctx.record(op, choice.encoding, choice.reason)
+    if choice.encoding == "clustered":
+        stride, _ = encodings.clustered_layout(wf)
+        idx, codebook = encodings.pack_clustered(wf, stride)
+        arrays = (ctx.const("widx", "uint8_t", idx), ctx.const("codebook", "float", codebook), str(stride))
+        return ("tme_fc_clustered_f32", "fc_enc_f32.c"), arrays
+    if choice.encoding == "sparse":
+        vals, pos = encodings.pack_sparse24(wf)
+        arrays = (ctx.const("wvals", "float", vals), ctx.const("wpos", "uint8_t", pos))
+        return ("tme_fc_sparse24_f32", "fc_enc_f32.c"), arrays
+    if choice.encoding == "bitmask":
+        vals, masks = encodings.pack_bitmask(wf)
+        arrays = (ctx.const("wvals", "float", vals), ctx.const("wmask", "uint32_t", masks))
+        return ("tme_fc_bitmask_f32", "fc_enc_f32.c"), arrays
+    return ctx.const("weights", "float", wf)
 
 
 def lower_pool(ctx: LowerContext, op: Operator) -> Step:

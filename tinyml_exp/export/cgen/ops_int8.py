@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyml_exp.export.cgen import qmath
+from tinyml_exp.export.cgen import encodings, qmath
 from tinyml_exp.export.cgen.ops_common import (
     LowerContext,
     check_type,
@@ -19,6 +19,7 @@ from tinyml_exp.export.cgen.ops_common import (
 )
 from tinyml_exp.export.cgen.program import (
     Params,
+    ScratchArg,
     Step,
     TensorArg,
 )
@@ -149,11 +150,15 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
         ctx.const("scale", "double", scales) if scales is not None else "NULL",
         int8_out(y.index),
     )
+    bias_f = bias + (-zp_in) * wq.sum(axis=1)
+    choice = _fc_choice(ctx, op, wq, w_zp, bias_f)
+    if choice.encoding != "dense":
+        return _fc_encoded(ctx, op, choice.encoding, wq.astype(np.int8), (params, int8_in(x.index)),
+                           ctx.const("bias", "int32_t", bias_f), tail)  # fmt: skip
     if in_n % 4 == 0 and w_zp == 0:
         # word k of a pass = 4 consecutive weights of one row; input offset folded into the bias
         words = wq.astype(np.int8).reshape(out_n // group, group, in_n // 4, 4).transpose(0, 2, 1, 3)
         wpk = np.ascontiguousarray(words).view("<u4").reshape(-1)
-        bias_f = bias + (-zp_in) * wq.sum(axis=1)
         if np.abs(bias_f).max(initial=0) > INT32_MAX:
             raise unsupported(op, "with a bias that overflows int32 after folding the input offset")
         args = (
@@ -169,6 +174,42 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
             ctx.const("bias", "int32_t", bias) if has_bias else "NULL")  # fmt: skip
     return Step("tme_fc_s8", "fc_s8.c", (op.index,), op.opcode, args + tail, (x.index,), y.index,
                 macs=in_n * out_n)  # fmt: skip
+
+
+def _fc_choice(ctx: LowerContext, op: Operator, wq: np.ndarray, w_zp: int, bias_f: np.ndarray):
+    """The layer's weight encoding under export.weights (recorded in the encoding table)."""
+    choice = encodings.choose(wq.astype(np.int8), ctx.weights, w_zp)
+    if choice.encoding != "dense" and np.abs(bias_f).max(initial=0) > INT32_MAX:
+        choice = encodings.Choice("dense", "the bias overflows int32 after folding the input offset")
+    ctx.record(op, choice.encoding, choice.reason)
+    return choice
+
+
+def _fc_encoded(
+    ctx: LowerContext, op: Operator, encoding: str, w: np.ndarray, head: tuple, bias, tail
+) -> Step:
+    """FULLY_CONNECTED on clustered or 2:4 sparse weights (kernels/fc_enc_s8.c)."""
+    x, y = op.inputs[0], op.outputs[0]
+    scratch = 0
+    if encoding == "clustered":
+        stride, _ = encodings.clustered_layout(w)
+        # the pair table (1 KB scratch, ~700 instructions to build per codebook) pays off on long rows
+        pairs = w.shape[1] % 4 == 0 and (stride == 0 or w.shape[1] >= 256)
+        idx, codebook = encodings.pack_clustered(encodings.pair_order(w) if pairs else w, stride)
+        kernel = "tme_fc_clustered_pairs_s8" if pairs else "tme_fc_clustered_s8"
+        weights = (ctx.const("widx", "uint8_t", idx), ctx.const("codebook", "int8_t", codebook), str(stride))
+        if pairs:
+            weights, scratch = (*weights, ScratchArg()), 1024
+    elif encoding == "sparse":
+        vals, pos = encodings.pack_sparse24(w)
+        kernel = "tme_fc_sparse24_s8"
+        weights = (ctx.const("wvals", "int8_t", vals), ctx.const("wpos", "uint8_t", pos))
+    else:
+        vals, masks = encodings.pack_bitmask(w)
+        kernel = "tme_fc_bitmask_s8"
+        weights = (ctx.const("wvals", "int8_t", vals), ctx.const("wmask", "uint32_t", masks))
+    return Step(kernel, "fc_enc_s8.c", (op.index,), op.opcode, head + weights + (bias,) + tail, (x,), y,
+                macs=w.size, scratch_bytes=scratch)  # fmt: skip
 
 
 def lower_pool(ctx: LowerContext, op: Operator) -> Step:

@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 
 __all__ = ["CGenError", "UnsupportedOperatorError"]  # re-exported: raised by every lowering
 
-_CTYPE_BYTES = {"int8_t": 1, "int32_t": 4, "uint32_t": 4, "float": 4, "double": 8, "tme_rq_t": 16}
+_CTYPE_BYTES = {
+    "int8_t": 1,
+    "uint8_t": 1,
+    "int32_t": 4,
+    "uint32_t": 4,
+    "float": 4,
+    "double": 8,
+    "tme_rq_t": 16,
+}
 
 
 # Kernels with the access order `planner.raster_gap` relies on (read in kernels/conv_s8.c: one
@@ -106,6 +114,7 @@ class Program:
     buffer_of: dict[int, int] = field(default_factory=dict)  # root tensor -> buffer key
     requests: list[BufferRequest] = field(default_factory=list)
     plan: MemoryPlan | None = None
+    encodings: dict[str, tuple[str, str]] = field(default_factory=dict)  # layer -> (weight encoding, why)
 
     def root(self, tensor: int) -> int:
         while tensor in self.aliases:

@@ -220,13 +220,18 @@ class ModelMeasurement:
 
 
 def measure_model(
-    tflite: str | Path | bytes, work_dir: Path, n_inputs: int = 8, seed: int = 0, reference: str = "tflm"
+    tflite: str | Path | bytes,
+    work_dir: Path,
+    n_inputs: int = 8,
+    seed: int = 0,
+    reference: str = "tflm",
+    weights: str = "dense",
 ) -> ModelMeasurement:
     """Generate C for `tflite`, run `n_inputs` random inputs under QEMU and return the figures."""
     from tinyml_exp.export.cgen import generate_c
     from tinyml_exp.tflite_graph import read_graph
 
-    res = generate_c(tflite, work_dir / "model", "measured", reference=reference)
+    res = generate_c(tflite, work_dir / "model", "measured", reference=reference, weights=weights)
     t = read_graph(tflite).input_tensors[0]
     rng = np.random.default_rng(seed)
     if t.type_name == "INT8":

@@ -1,0 +1,148 @@
+"""Weight encodings of the generated C (`export.weights`): which one a layer may use, decided from
+its weight array, and the packed arrays of each.
+
+- `clustered`: <= 16 distinct values per tensor (one codebook) or per output row (one codebook per
+  channel, as per-channel quantization of a clustered model leaves them): 4-bit indices, two per
+  byte, plus codebooks (int8 or float32: 4-bit indices instead of 32-bit floats);
+- `sparse`: 2:4, at most 2 non-zero weights in every block of 4 consecutive inputs of a row (what
+  `prune_structured` makes): 2 values + a 2-bit position each per block (int8: 0.625x dense);
+  `bitmask` (also under `sparse`): any zeros (constant / polynomial pruning, PQAT): the non-zero
+  values + one bit per weight, used when smaller than dense (int8: below ~87 % non-zero).
+
+A layer without the pattern stays dense with the reason (`CGenResult.encodings`); `auto` takes the
+smallest legal encoding. Kernels: kernels/fc_enc_s8.c, kernels/fc_enc_f32.c.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+WEIGHT_ENCODINGS = ("dense", "sparse", "clustered", "auto")
+CODEBOOK = 16  # entries: 4-bit indices
+
+
+@dataclass(frozen=True)
+class Choice:
+    encoding: str  # dense | sparse | clustered
+    reason: str
+
+
+def check_mode(weights: str) -> None:
+    if weights not in WEIGHT_ENCODINGS:
+        raise ValueError(f"weights={weights!r}; expected one of {', '.join(WEIGHT_ENCODINGS)}")
+
+
+def clustered_layout(w: np.ndarray) -> tuple[int | None, str]:
+    """(codebook stride: 0 per tensor, 16 per channel; None when illegal, with the reason)."""
+    if np.unique(w).size <= CODEBOOK:
+        return 0, f"{np.unique(w).size} values in the tensor"
+    worst = max(np.unique(row).size for row in w)
+    if worst <= CODEBOOK:
+        return CODEBOOK, f"<= {worst} values per channel"
+    return None, f"a row has {worst} distinct values (> {CODEBOOK})"
+
+
+def clustered_bytes(w: np.ndarray, stride: int) -> int:
+    out_n, in_n = w.shape
+    return out_n * ((in_n + 1) // 2) + CODEBOOK * w.itemsize * (out_n if stride else 1)
+
+
+def sparse24_violations(w: np.ndarray) -> int:
+    """Blocks of 4 consecutive weights of a row with more than 2 non-zero values."""
+    blocks = w.reshape(w.shape[0], -1, 4)
+    return int((np.count_nonzero(blocks, axis=-1) > 2).sum())
+
+
+def sparse24_bytes(w: np.ndarray) -> int:
+    out_n, in_n = w.shape
+    return out_n * (in_n // 2 * w.itemsize + (in_n + 4) // 8)
+
+
+def bitmask_bytes(w: np.ndarray) -> int:
+    out_n, in_n = w.shape
+    return np.count_nonzero(w) * w.itemsize + out_n * 4 * ((in_n + 31) // 32)
+
+
+def choose(w: np.ndarray, mode: str, w_zp: int) -> Choice:
+    """The encoding of one FULLY_CONNECTED weight array [out_n, in_n] (int8 or float32) under `mode`."""
+    if mode == "dense":
+        return Choice("dense", "export.weights=dense")
+    if w_zp != 0:
+        return Choice("dense", "asymmetric weights")
+    dense = w.nbytes
+    legal: dict[str, tuple[int, str]] = {}
+    refused: dict[str, str] = {}
+    if mode in ("clustered", "auto"):
+        stride, why = clustered_layout(w)
+        if stride is None:
+            refused["clustered"] = why
+        else:
+            legal["clustered"] = (clustered_bytes(w, stride), why)
+    if mode in ("sparse", "auto"):
+        if w.shape[1] % 4:
+            refused["sparse"] = f"in_n={w.shape[1]} is not a multiple of 4"
+        elif (bad := sparse24_violations(w)) > 0:
+            refused["sparse"] = f"{bad} of {w.size // 4} blocks of 4 have more than 2 non-zero weights"
+        else:
+            legal["sparse"] = (sparse24_bytes(w), "2:4")
+        if "sparse" not in legal:  # 2:4 when the layer has it: its kernel does less per MAC
+            legal["bitmask"] = (bitmask_bytes(w), f"{np.count_nonzero(w) / w.size:.0%} non-zero")
+    for name, (nbytes, why) in list(legal.items()):
+        if nbytes >= dense:
+            refused[name] = f"{why}, but {nbytes} B is not smaller than dense {dense} B"
+            legal.pop(name)
+    if not legal:
+        return Choice("dense", "; ".join(f"not {k}: {v}" for k, v in refused.items()))
+    best = min(legal, key=lambda k: legal[k][0])
+    nbytes, why = legal[best]
+    others = "".join(f"; not {k}: {v}" for k, v in refused.items())
+    return Choice(best, f"{why}: {nbytes} B vs dense {dense} B{others}")
+
+
+def pack_clustered(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices as bytes, two per byte low nibble first, rows padded to a byte; codebooks of w's type)."""
+    out_n, in_n = w.shape
+    books = [np.unique(w)] if stride == 0 else [np.unique(row) for row in w]
+    codebook = np.zeros((len(books), CODEBOOK), dtype=w.dtype)
+    idx = np.zeros((out_n, in_n + (in_n & 1)), dtype=np.uint8)
+    for r in range(out_n):
+        book = books[0 if stride == 0 else r]
+        codebook[0 if stride == 0 else r, : book.size] = book
+        idx[r, :in_n] = np.searchsorted(book, w[r])
+    packed = idx[:, 0::2] | (idx[:, 1::2] << 4)
+    return packed.reshape(-1), codebook.reshape(-1)
+
+
+def pair_order(w: np.ndarray) -> np.ndarray:
+    """Columns of every block of 4 as (0, 2, 1, 3): packed two per byte, a block's index bytes are
+    then (i0 | i2 << 4, i1 | i3 << 4), the even and odd input bytes SXTB16 pairs up."""
+    out_n, in_n = w.shape
+    return w.reshape(out_n, in_n // 4, 4)[..., [0, 2, 1, 3]].reshape(out_n, in_n)
+
+
+def pack_sparse24(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values of w's type, 2 per block of 4 in input order; position bytes, a nibble per block, low first)."""
+    out_n, in_n = w.shape
+    blocks = w.reshape(out_n, in_n // 4, 4)
+    nz = blocks != 0
+    # the non-zero positions first (stable), then the zero ones as padding: take the first two
+    order = np.argsort(~nz, axis=-1, kind="stable")[..., :2].astype(np.uint8)
+    vals = np.take_along_axis(blocks, order.astype(np.int64), axis=-1)
+    nibbles = order[..., 0] | (order[..., 1] << 2)
+    if nibbles.shape[1] % 2:  # an odd number of blocks: the row's last byte has one nibble
+        nibbles = np.concatenate([nibbles, np.zeros((out_n, 1), dtype=np.uint8)], axis=1)
+    pos = nibbles[:, 0::2] | (nibbles[:, 1::2] << 4)
+    return vals.astype(w.dtype).reshape(-1), pos.astype(np.uint8).reshape(-1)
+
+
+def pack_bitmask(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the non-zero values row by row in input order; per row ceil(in_n / 32) uint32 masks, bit
+    i % 32 of word i // 32 set where input i has a non-zero weight)."""
+    out_n, in_n = w.shape
+    words = (in_n + 31) // 32
+    bits = np.zeros((out_n, words * 32), dtype=np.uint64)
+    bits[:, :in_n] = w != 0
+    masks = (bits.reshape(out_n, words, 32) << np.arange(32, dtype=np.uint64)).sum(axis=-1)
+    return w[w != 0].astype(w.dtype), masks.astype(np.uint32).reshape(-1)
