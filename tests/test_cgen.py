@@ -488,7 +488,7 @@ def test_course_cnn_footprint(models, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.firmware
-@require_commands("arm-none-eabi-gcc", "qemu-system-arm")
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
 def test_cortex_m4_build_is_bit_exact_and_within_budget(models, tmp_path: Path) -> None:
     """The DSP paths (SMLAD, SXTB16, SSAT, SMLAL requantization) on an emulated Cortex-M4."""
     from tinyml_exp.export.cgen import qemu
