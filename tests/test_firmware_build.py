@@ -15,7 +15,6 @@ import pytest
 from tests.helpers import require_commands
 from tinyml_exp.hardware.build import (
     FIXTURE_MODEL_DIR,
-    AppOptions,
     FirmwareBuild,
     FirmwareBuildError,
     available_boards,
@@ -133,30 +132,3 @@ def test_missing_toolchain_names_the_debian_package(tmp_path: Path, monkeypatch:
     with pytest.raises(ToolMissingError, match=r"install the Debian package.*gcc-arm-none-eabi") as info:
         build_firmware("qemu_netduinoplus2", FIXTURE_MODEL_DIR, tmp_path / "build")
     assert "\n" not in str(info.value)
-
-
-def test_measure_app_needs_its_inputs(tmp_path: Path) -> None:
-    with pytest.raises(FirmwareBuildError, match=r"APP=measure needs INPUTS_DIR with tme_inputs\.c"):
-        build_firmware(
-            "qemu_netduinoplus2", FIXTURE_MODEL_DIR, tmp_path / "build", app=AppOptions(app="measure")
-        )
-
-
-@pytest.mark.firmware
-@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
-def test_measure_app_counts_the_model_alone(tmp_path: Path) -> None:
-    """APP=measure (export.cgen.qemu): the null model's invoke is one `bx lr`, so the count with the
-    call overhead subtracted is exactly 1; the fixture's outputs follow its formula."""
-    import numpy as np
-
-    from tinyml_exp.export.cgen import qemu
-
-    empty = qemu.measure(
-        FIXTURE_MODEL_DIR.parent / "null_model", np.zeros((2, 1), np.uint8), tmp_path / "null"
-    )
-    assert empty.instructions == [1, 1]
-    x = np.random.default_rng(3).integers(-128, 128, size=(3, 784), dtype=np.int8)
-    run = qemu.measure(FIXTURE_MODEL_DIR, x, tmp_path / "fixture")
-    sums = np.stack([x[:, k::10].astype(np.int64).sum(axis=1) >> 3 for k in range(10)], axis=1)
-    assert np.array_equal(run.outputs.view(np.int8), np.clip(sums, -128, 127))
-    assert len(set(run.instructions)) == 1 and run.instructions[0] > 784  # one pass over the input
