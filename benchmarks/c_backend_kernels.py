@@ -29,17 +29,13 @@ def resnet8_int8(seed: int = 7) -> bytes:
     import tensorflow as tf
     import tf_keras as keras
 
+    from tests.helpers import randomize_statistics
     from tinyml_exp.models.resnet8 import ResNet8
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     model = ResNet8(name="resnet8").build((32, 32, 3), 10)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = weights
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.2, beta.shape),
-                               rng.normal(0, 0.2, mean.shape), rng.uniform(0.5, 2.0, var.shape)])  # fmt: skip
+    randomize_statistics(model, rng, keras, biases=False)
     samples = rng.random((100, 32, 32, 3), dtype=np.float32)
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]

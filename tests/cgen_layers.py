@@ -4,62 +4,35 @@ channel counts. Every model has one int8 input and one int8 output."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
+
+from tests.tflite_builder import TfliteBuilder
 
 INT32, INT8 = 2, 9
 SAME, VALID = 0, 1
 RELU, RELU6 = 1, 3
 
 
-@dataclass
-class Int8Builder:
-    rng: np.random.Generator
-    tensors: list = field(default_factory=list)
-    buffers: list = field(default_factory=list)
-    operators: list = field(default_factory=list)
-    opcodes: dict = field(default_factory=dict)
+class Int8Builder(TfliteBuilder):
+    description = "cgen kernel test"
 
-    def __post_init__(self) -> None:
-        from ai_edge_litert import schema_py_generated as s
-
-        self.s = s
-        self.buffers.append(s.BufferT())
+    def __init__(self, rng: np.random.Generator) -> None:
+        super().__init__()
+        self.rng = rng
 
     def tensor(self, shape, type_code=INT8, data=None, scale=None, zp=None, axis: int = 0) -> int:
-        s = self.s
-        t = s.TensorT()
-        t.shape, t.type, t.name, t.buffer = list(shape), type_code, f"t{len(self.tensors)}", 0
-        if data is not None:
-            b = s.BufferT()
-            b.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
-            self.buffers.append(b)
-            t.buffer = len(self.buffers) - 1
+        q = None
         if scale is not None:
-            q = s.QuantizationParametersT()
+            q = self.s.QuantizationParametersT()
             q.scale = [float(v) for v in np.atleast_1d(scale)]
             q.zeroPoint = [int(v) for v in np.atleast_1d(zp if zp is not None else 0)]
             q.quantizedDimension = axis
-            t.quantization = q
-        self.tensors.append(t)
-        return len(self.tensors) - 1
+        return self.add_tensor(shape, type_code, data, q)
 
     def activation(self, shape, scale: float | None = None, zp: int | None = None) -> int:
         scale = float(self.rng.uniform(0.01, 0.05)) if scale is None else scale
         zp = int(self.rng.integers(-40, 40)) if zp is None else zp
         return self.tensor(shape, scale=np.float32(scale), zp=zp)
-
-    def op(self, name: str, inputs, outputs, options, options_type: int) -> None:
-        code = getattr(self.s.BuiltinOperator, name)
-        if code not in self.opcodes:
-            opcode = self.s.OperatorCodeT()
-            opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = code, min(code, 127), 1
-            self.opcodes[code] = (len(self.opcodes), opcode)
-        op = self.s.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = self.opcodes[code][0], list(inputs), list(outputs)
-        op.builtinOptionsType, op.builtinOptions = options_type, options
-        self.operators.append(op)
 
     def _filter(self, shape, channels: int, axis: int, in_scale: float, taps: int, w=None):
         w = self.rng.integers(-127, 128, size=shape, dtype=np.int8) if w is None else w.astype(np.int8)
@@ -123,22 +96,3 @@ class Int8Builder:
         opt.filterHeight, opt.filterWidth = fh, fw
         self.op("AVERAGE_POOL_2D", [x], [y], opt, s.BuiltinOptions.Pool2DOptions)
         return y
-
-    def finish(self, inputs: list[int], outputs: list[int]) -> bytes:
-        import flatbuffers
-
-        s = self.s
-        sub = s.SubGraphT()
-        sub.tensors, sub.operators, sub.inputs, sub.outputs, sub.name = (
-            self.tensors, self.operators, inputs, outputs, "main")  # fmt: skip
-        model = s.ModelT()
-        model.version, model.description, model.subgraphs, model.buffers = (
-            3,
-            "cgen kernel test",
-            [sub],
-            self.buffers,
-        )
-        model.operatorCodes = [c for _, c in sorted(self.opcodes.values(), key=lambda p: p[0])]
-        builder = flatbuffers.Builder(1024)
-        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())

@@ -47,6 +47,35 @@ def tiny_overrides(tmp_path: Path) -> list[str]:
     ]
 
 
+def qemu_benchmark_overrides(tmp_path: Path, uri: str) -> list[str]:
+    """An int8 run benchmarked on the emulated board (store, cache and run dir under tmp_path); the
+    slow TFLM and arena steps off: the device figures are what these runs check."""
+    return [
+        "compression=ptq_int8",
+        "target=qemu_netduinoplus2",
+        "benchmark.enabled=true",
+        "evaluate.tflm=false",
+        "profile.arena_probe=false",
+        "profile.plot=false",
+        f"tracking.uri={uri}",
+        f"cache.dir={tmp_path}/cache",
+        f"hydra.run.dir={tmp_path}/out",
+    ]
+
+
+def randomize_statistics(model: Any, rng: Any, keras: Any, *, biases: bool) -> None:
+    """Random BatchNorm statistics (and, with `biases`, random non-zero biases) in place, so that
+    folding and requantization see values an untrained model's ones and zeros would hide."""
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = weights
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.2, beta.shape),
+                               rng.normal(0, 0.2, mean.shape), rng.uniform(0.5, 2.0, var.shape)])  # fmt: skip
+        elif biases and len(weights) == 2:  # kernel + bias
+            layer.set_weights([weights[0], rng.normal(0, 0.05, weights[1].shape)])
+
+
 def trained_seed_cnn() -> tuple[Any, Any, DictConfig]:
     """(model, data, cfg): conf/'s seed CNN after one epoch on synthetic data (a few seconds)."""
     from tinyml_exp.data.synthetic import SyntheticDataset

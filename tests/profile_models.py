@@ -6,51 +6,19 @@ import is needed; the TFLM interpreter runs them, so arena tests use a real runt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
+
+from tests.tflite_builder import TfliteBuilder
 
 FLOAT32, INT32, INT8 = 0, 2, 9
 VALID = 1
 
 
-@dataclass
-class _Builder:
-    tensors: list = field(default_factory=list)
-    buffers: list = field(default_factory=list)
-    operators: list = field(default_factory=list)
-    opcodes: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        from ai_edge_litert import schema_py_generated as s
-
-        self.s = s
-        self.buffers.append(s.BufferT())  # buffer 0: the empty buffer of variable tensors
+class _Builder(TfliteBuilder):
+    description = "profile test model"
 
     def tensor(self, shape: tuple[int, ...], data: np.ndarray | None = None, type_code: int = FLOAT32) -> int:
-        t = self.s.TensorT()
-        t.shape, t.type, t.name = list(shape), type_code, f"t{len(self.tensors)}"
-        t.buffer = 0
-        if data is not None:
-            buffer = self.s.BufferT()
-            buffer.data = np.frombuffer(np.ascontiguousarray(data).tobytes(), dtype=np.uint8)
-            self.buffers.append(buffer)
-            t.buffer = len(self.buffers) - 1
-        self.tensors.append(t)
-        return len(self.tensors) - 1
-
-    def op(
-        self, name: str, inputs: list[int], outputs: list[int], options=None, options_type: int = 0
-    ) -> None:
-        code = getattr(self.s.BuiltinOperator, name)
-        if code not in self.opcodes:
-            opcode = self.s.OperatorCodeT()
-            opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = code, min(code, 127), 1
-            self.opcodes[code] = (len(self.opcodes), opcode)
-        op = self.s.OperatorT()
-        op.opcodeIndex, op.inputs, op.outputs = self.opcodes[code][0], inputs, outputs
-        op.builtinOptionsType, op.builtinOptions = options_type, options
-        self.operators.append(op)
+        return self.add_tensor(shape, type_code, data)
 
     def fully_connected(self, x: int, in_n: int, units: int, seed: int = 0) -> int:
         """FULLY_CONNECTED(units) of `x` (1, in_n): random weights, zero bias; the (1, units) output."""
@@ -60,21 +28,6 @@ class _Builder:
         options = self.s.FullyConnectedOptionsT()
         self.op("FULLY_CONNECTED", [x, w, bias], [y], options, self.s.BuiltinOptions.FullyConnectedOptions)
         return y
-
-    def finish(self, inputs: list[int], outputs: list[int]) -> bytes:
-        import flatbuffers
-
-        s = self.s
-        subgraph = s.SubGraphT()
-        subgraph.tensors, subgraph.operators = self.tensors, self.operators
-        subgraph.inputs, subgraph.outputs, subgraph.name = inputs, outputs, "main"
-        model = s.ModelT()
-        model.version, model.description = 3, "profile test model"
-        model.subgraphs, model.buffers = [subgraph], self.buffers
-        model.operatorCodes = [code for _, code in sorted(self.opcodes.values(), key=lambda p: p[0])]
-        builder = flatbuffers.Builder(1024)
-        builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-        return bytes(builder.Output())
 
 
 def _weights(*shape: int, seed: int = 0) -> np.ndarray:

@@ -19,7 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.bench_models import labels, quantized_inputs, small_model
-from tests.helpers import require_commands, run_app
+from tests.helpers import qemu_benchmark_overrides, require_commands, run_app
 from tinyml_exp.evaluate.interpreters import io_specs
 from tinyml_exp.hardware.bench import reference_outputs, stream, summarize
 from tinyml_exp.hardware.build import FIXTURE_MODEL_DIR, build_firmware
@@ -224,16 +224,8 @@ def test_pipeline_with_benchmark_on_qemu_logs_the_device_figures(tmp_path: Path)
         "dataset=synthetic",
         "dataset.num_test=200",
         "train.epochs=1",
-        "compression=ptq_int8",
-        "target=qemu_netduinoplus2",
-        "benchmark.enabled=true",
+        *qemu_benchmark_overrides(tmp_path, uri),
         "benchmark.clock_hz=80000000",
-        "evaluate.tflm=false",
-        "profile.arena_probe=false",
-        "profile.plot=false",
-        f"tracking.uri={uri}",
-        f"cache.dir={tmp_path}/cache",
-        f"hydra.run.dir={tmp_path}/out",
     ]
     done = run_app(args, tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

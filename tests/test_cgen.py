@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import require_commands
+from tests.helpers import randomize_statistics, require_commands
 from tinyml_exp.export.cgen import (
     CGenError,
     UnsupportedOperatorError,
@@ -390,14 +390,7 @@ def models() -> dict[str, dict[str, bytes | int]]:
     for name, build in ARCHITECTURES.items():
         keras.utils.set_random_seed(7)
         model = build(keras)
-        for layer in model.layers:
-            weights = layer.get_weights()
-            if isinstance(layer, keras.layers.BatchNormalization):
-                gamma, beta, mean, var = weights
-                layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.2, beta.shape),
-                                   rng.normal(0, 0.2, mean.shape), rng.uniform(0.5, 2.0, var.shape)])  # fmt: skip
-            elif len(weights) == 2:  # kernel + bias: non-zero biases
-                layer.set_weights([weights[0], rng.normal(0, 0.05, weights[1].shape)])
+        randomize_statistics(model, rng, keras, biases=True)
         shape = model.input_shape[1:]
         samples = rng.random((100, *shape), dtype=np.float32)
 
@@ -495,7 +488,7 @@ def test_course_cnn_footprint(models, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.firmware
-@require_commands("arm-none-eabi-gcc", "qemu-system-arm")
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
 def test_cortex_m4_build_is_bit_exact_and_within_budget(models, tmp_path: Path) -> None:
     """The DSP paths (SMLAD, SXTB16, SSAT, SMLAL requantization) on an emulated Cortex-M4."""
     from tinyml_exp.export.cgen import qemu

@@ -125,7 +125,7 @@ def test_fully_connected_is_bit_exact(case: str, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.firmware
-@require_commands("arm-none-eabi-gcc", "qemu-system-arm")
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
 def test_dsp_paths_are_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
     """The same layers built for Cortex-M4 (SXTB16, SMLAD, the inline-assembly loops) under QEMU."""
     from tinyml_exp.export.cgen import qemu

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.firmware_host import CFLAGS, CORE, HOST, SANITIZERS, build_host_driver
 from tests.helpers import require_commands
 from tinyml_exp.hardware import protocol
 from tinyml_exp.hardware.build import FIRMWARE_DIR, FIXTURE_MODEL_DIR
@@ -24,26 +25,6 @@ log = logging.getLogger(__name__)
 
 pytestmark = [pytest.mark.firmware, require_commands("gcc")]
 
-CORE = FIRMWARE_DIR / "core"
-HOST = FIRMWARE_DIR / "tests" / "host"
-SOURCES = [
-    HOST / "host_driver.c",
-    *(
-        CORE / name
-        for name in (
-            "tme_crc.c",
-            "tme_proto.c",
-            "tme_app.c",
-            "tme_mlperf.c",
-            "tme_mlperf_io.c",
-            "tme_fmt.c",
-            "tme_runner.c",
-        )
-    ),
-    FIXTURE_MODEL_DIR / "model.c",
-]
-CFLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fno-omit-frame-pointer"]
-SANITIZERS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 FUZZ_FRAMES = 200_000  # >= 100,000 asked for; ~1.5 s under ASan + UBSan here
 FUZZ_SEED = 20251125
 HOST_COUNTER_STEP = 1000  # TME_HOST_COUNTER_STEP in firmware/tests/host/tme_board.h
@@ -51,10 +32,7 @@ HOST_COUNTER_STEP = 1000  # TME_HOST_COUNTER_STEP in firmware/tests/host/tme_boa
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    exe = tmp_path_factory.mktemp("host") / "host_driver"
-    includes = [f"-I{d}" for d in (CORE, HOST, FIXTURE_MODEL_DIR)]
-    subprocess.run(["gcc", *CFLAGS, *SANITIZERS, *includes, *map(str, SOURCES), "-o", str(exe)], check=True)
-    return exe
+    return build_host_driver(tmp_path_factory.mktemp("host") / "host_driver")
 
 
 def run_driver(driver: Path, *args: str, stdin: bytes = b"") -> bytes:

@@ -17,7 +17,13 @@ import pytest
 
 from tests.helpers import require_commands, socat_pty
 from tinyml_exp.hardware import protocol
-from tinyml_exp.hardware.build import FIXTURE_MODEL_DIR, FirmwareBuild, build_firmware
+from tinyml_exp.hardware.build import (
+    FIXTURE_MODEL_DIR,
+    AppOptions,
+    FirmwareBuild,
+    FirmwareBuildError,
+    build_firmware,
+)
 from tinyml_exp.hardware.client import DeviceClient, DeviceErrorReply
 from tinyml_exp.hardware.protocol import Command, CounterUnit, ErrorCode
 from tinyml_exp.hardware.qemu import QemuError, run_qemu
@@ -272,3 +278,26 @@ def test_missing_elf_is_reported(tmp_path: Path) -> None:
         run_qemu(tmp_path / "nope.elf"),
     ):
         pass
+
+
+def test_measure_app_needs_its_inputs(tmp_path: Path) -> None:
+    with pytest.raises(FirmwareBuildError, match=r"APP=measure needs INPUTS_DIR with tme_inputs\.c"):
+        build_firmware(
+            "qemu_netduinoplus2", FIXTURE_MODEL_DIR, tmp_path / "build", app=AppOptions(app="measure")
+        )
+
+
+def test_measure_app_counts_the_model_alone(tmp_path: Path) -> None:
+    """APP=measure (export.cgen.qemu): the null model's invoke is one `bx lr`, so the count with the
+    call overhead subtracted is exactly 1; the fixture's outputs follow its formula."""
+    from tinyml_exp.export.cgen import qemu
+
+    empty = qemu.measure(
+        FIXTURE_MODEL_DIR.parent / "null_model", np.zeros((2, 1), np.uint8), tmp_path / "null"
+    )
+    assert empty.instructions == [1, 1]
+    x = np.random.default_rng(3).integers(-128, 128, size=(3, 784), dtype=np.int8)
+    run = qemu.measure(FIXTURE_MODEL_DIR, x, tmp_path / "fixture")
+    sums = np.stack([x[:, k::10].astype(np.int64).sum(axis=1) >> 3 for k in range(10)], axis=1)
+    assert np.array_equal(run.outputs.view(np.int8), np.clip(sums, -128, 127))
+    assert len(set(run.instructions)) == 1 and run.instructions[0] > 784  # one pass over the input

@@ -17,11 +17,11 @@ import pytest
 import serial
 
 from tests.bench_models import quantized_inputs, small_model
+from tests.firmware_host import build_host_driver
 from tests.helpers import require_commands, socat_pty
 from tinyml_exp.evaluate.interpreters import dequantize_output, io_specs
 from tinyml_exp.hardware import protocol
 from tinyml_exp.hardware.bench import reference_outputs
-from tinyml_exp.hardware.build import FIRMWARE_DIR, FIXTURE_MODEL_DIR
 from tinyml_exp.hardware.client import DeviceClient
 from tinyml_exp.hardware.protocol import Command
 from tinyml_exp.hardware.qemu import run_qemu
@@ -34,31 +34,12 @@ RUNNER_PROFILE = re.compile(r"^m-(model|profile)-\[([^]]+)]$")
 RUNNER_RESULTS = re.compile(r"^m-results-\[([^]]+)\]$")
 RUNNER_LAP = re.compile(r"^m-lap-us-([0-9]+)$")
 RUNNER_CHUNK_BYTES = 31  # bytes per `db` line the runner sends without a power manager
-CORE = FIRMWARE_DIR / "core"
-HOST = FIRMWARE_DIR / "tests" / "host"
-CORE_SOURCES = (
-    "tme_crc.c",
-    "tme_proto.c",
-    "tme_app.c",
-    "tme_mlperf.c",
-    "tme_mlperf_io.c",
-    "tme_fmt.c",
-    "tme_runner.c",
-)
 
 
 @pytest.fixture(scope="module")
 def host_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The core with the fixture model, built for the host with sanitizers (stdin -> tme_app_feed)."""
-    exe = tmp_path_factory.mktemp("mlperf") / "host_driver"
-    sources = [HOST / "host_driver.c", *(CORE / s for s in CORE_SOURCES), FIXTURE_MODEL_DIR / "model.c"]
-    flags = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined"]
-    includes = [f"-I{d}" for d in (CORE, HOST, FIXTURE_MODEL_DIR)]
-    subprocess.run(
-        ["gcc", *flags, "-fno-sanitize-recover=all", *includes, *map(str, sources), "-o", str(exe)],
-        check=True,
-    )
-    return exe
+    return build_host_driver(tmp_path_factory.mktemp("mlperf") / "host_driver")
 
 
 def feed(exe: Path, data: bytes) -> bytes:

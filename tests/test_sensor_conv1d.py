@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.helpers import compose_config, require_commands, run_app
+from tests.helpers import compose_config, qemu_benchmark_overrides, require_commands, run_app
 from tests.test_cgen import compile_host, random_inputs, run_host, run_tflite_ref, run_tflm
 from tinyml_exp.config import to_object
 
@@ -85,15 +85,7 @@ def test_conv1d_csv_run_on_the_emulated_board_is_bit_exact(tmp_path: Path) -> No
         "train.epochs=15",
         "train.learning_rate=0.003",
         "train.batch_size=16",
-        "compression=ptq_int8",
-        "target=qemu_netduinoplus2",
-        "benchmark.enabled=true",
-        "evaluate.tflm=false",
-        "profile.arena_probe=false",
-        "profile.plot=false",
-        f"tracking.uri={uri}",
-        f"cache.dir={tmp_path}/cache",
-        f"hydra.run.dir={tmp_path}/out",
+        *qemu_benchmark_overrides(tmp_path, uri),
     ]
     done = run_app(args, tmp_path)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]

@@ -88,30 +88,50 @@ def _toolchain_version() -> str:
     return result.stdout.splitlines()[0].strip()
 
 
+@dataclass(frozen=True)
+class AppOptions:
+    """What firmware/Makefile links besides board and model: APP, and its INPUTS_DIR / MODEL_CFLAGS."""
+
+    app: str = "bench"  # the serial benchmark protocol; "measure": semihosting counts (cgen.qemu)
+    inputs_dir: Path | None = None  # APP=measure: the directory holding tme_inputs.c
+    model_cflags: tuple[str, ...] = ()  # extra flags for the model's objects only
+
+
 def _make_command(
-    board: str, model_dir: Path, build_dir: Path, jobs: int, defines: Sequence[str]
+    board: str, model_dir: Path, build_dir: Path, jobs: int, defines: Sequence[str], app: AppOptions
 ) -> list[str]:
-    command = ["make", "-C", str(FIRMWARE_DIR), f"-j{jobs}", f"BOARD={board}"]
+    command = ["make", "-C", str(FIRMWARE_DIR), f"-j{jobs}", f"BOARD={board}", f"APP={app.app}"]
     command += [f"MODEL_DIR={model_dir}", f"BUILD_DIR={build_dir}"]
+    if app.inputs_dir is not None:
+        command.append(f"INPUTS_DIR={Path(app.inputs_dir).resolve()}")
+    if app.model_cflags:
+        command.append("MODEL_CFLAGS=" + " ".join(app.model_cflags))
     if defines:
         command.append("TME_DEFINES=" + " ".join(f"-D{d}" for d in defines))
     return command
 
 
 def build_firmware(
-    board: str, model_dir: Path, build_dir: Path, *, jobs: int = 1, defines: Sequence[str] = ()
+    board: str,
+    model_dir: Path,
+    build_dir: Path,
+    *,
+    jobs: int = 1,
+    defines: Sequence[str] = (),
+    app: AppOptions = AppOptions(),
 ) -> FirmwareBuild:
     """Builds firmware/ for `board` with the model in `model_dir` (model.c / model.h) into `build_dir`.
 
     Incremental: make rebuilds only what changed (and everything when board, model directory or
     flags change). `defines` (`NAME=VALUE` or `NAME`) make test builds (firmware/Makefile
-    TME_DEFINES), e.g. a tiny receive ring or a hang after N requests. Raises ToolMissingError naming the Debian package when the toolchain is missing,
+    TME_DEFINES), e.g. a tiny receive ring or a hang after N requests; `app` another application
+    (APP=measure, see AppOptions). Raises ToolMissingError naming the Debian package when the toolchain is missing,
     FirmwareBuildError with the compiler's last lines when the build fails.
     """
     model_dir, build_dir = Path(model_dir).resolve(), Path(build_dir).resolve()
     _check_inputs(board, model_dir, build_dir)
     require_tools(*FIRMWARE_BUILD_TOOLS)
-    command = _make_command(board, model_dir, build_dir, jobs, defines)
+    command = _make_command(board, model_dir, build_dir, jobs, defines, app)
     log.info("building firmware: %s", " ".join(command))
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
