@@ -64,7 +64,9 @@ class RunState:
 
     @property
     def stem(self) -> str:
-        """File-name stem of the run's artifacts, e.g. `seed_cnn_ptq_int8`."""
+        """File-name stem of the run's artifacts, e.g. `seed_cnn_ptq_int8` (a `.tflite` file's own name)."""
+        if not self.options.model.trains:
+            return self.options.model.stem()
         return f"{self.options.architecture.name}_{self.options.compression.name}"
 
     @property
@@ -146,6 +148,12 @@ def _compress(run: RunState) -> StageResult:
 def _export(run: RunState) -> StageResult:
     from tinyml_exp.export import export
 
+    if not run.options.model.trains:  # model=tflite_file: the file is the export
+        from tinyml_exp.sources.tflite_file import export_file
+
+        result = export_file(run.options.model, run.data, run.out_dir, run.stem, run.cfg.export.c_header)
+        run.summary.artifacts.update(result.paths)
+        return result
     compressed, reference = run.results["compress"], run.results["train"].reference
     result = export(
         compressed.model, compressed.recipe, run.data, run.out_dir, run.stem, run.cfg.export, reference
@@ -165,6 +173,12 @@ def _preflight(run: RunState) -> StageResult:
 def _evaluate(run: RunState) -> StageResult:
     from tinyml_exp.evaluate import evaluate
 
+    if not run.options.model.trains:  # model=tflite_file: the interpreters only, if the data fits
+        from tinyml_exp.sources.tflite_file import evaluate_file
+
+        export = run.results["export"]
+        backends = evaluation_backends(run.cfg.evaluate, export.recipe).backends
+        return evaluate_file(export, run.data, backends)
     compressed = run.results["compress"]
     chosen = evaluation_backends(run.cfg.evaluate, compressed.recipe)
     result = evaluate(
@@ -229,19 +243,26 @@ def _firmware_wanted(run: RunState) -> bool:
 
 def _benchmark_wanted(run: RunState) -> bool:
     # validate() makes the firmware required when the benchmark is enabled
-    return run.cfg.benchmark.enabled and "firmware" in run.results
+    from tinyml_exp.sources.tflite_file import MISMATCH_TAG
+
+    fits = MISMATCH_TAG not in run.results["export"].tags  # a .tflite the dataset does not fit
+    return run.cfg.benchmark.enabled and "firmware" in run.results and fits
 
 
 def _always(run: RunState) -> bool:
     return True
 
 
+def _trains(run: RunState) -> bool:
+    return run.options.model.trains  # not for model=tflite_file
+
+
 # The recipe: (stage name, what it does, whether this run wants it). A new stage is one function
 # and one line here.
 STAGES: tuple[tuple[str, Callable[[RunState], StageResult], Callable[[RunState], bool]], ...] = (
     ("data", _load_data, _always),
-    ("train", _train, _always),
-    ("compress", _compress, _always),
+    ("train", _train, _trains),
+    ("compress", _compress, _trains),
     ("export", _export, _always),
     ("preflight", _preflight, _always),
     ("evaluate", _evaluate, _always),
@@ -259,6 +280,7 @@ def _start(run: RunState, fingerprint: str, overrides: list[str] | None) -> None
         "architecture": options.architecture.name,
         "compression": options.compression.name,
         "target": options.target.name,
+        "model": options.model.name,
     }
     run.summary.tags.update(identity)  # the run's summary line names what ran
     tracker.set_tags({"config_hash": fingerprint, **identity, **provenance_tags(overrides)})
