@@ -26,6 +26,7 @@ from tinyml_exp.data import DatasetSplits
 from tinyml_exp.errors import StageError, StageInterrupted
 from tinyml_exp.options import Options
 from tinyml_exp.results import StageResult
+from tinyml_exp.tasks import CLASSIFICATION_ONLY, task_of
 from tinyml_exp.tracking import Tracker, config_fingerprint, flatten
 from tinyml_exp.tracking.model import deployable_files
 from tinyml_exp.tracking.provenance import provenance_tags
@@ -181,9 +182,16 @@ def _evaluate(run: RunState) -> StageResult:
         return evaluate_file(export, run.data, backends)
     compressed = run.results["compress"]
     chosen = evaluation_backends(run.cfg.evaluate, compressed.recipe)
-    result = evaluate(
-        compressed.model, run.results["export"].tflite, run.data, run.from_logits, chosen.backends
-    )
+    if (task := task_of(run.options.architecture)) != "classification":  # mse/*, roc_auc/*
+        from tinyml_exp.evaluate.regression import evaluate_regression as evaluate_other
+
+        result = evaluate_other(
+            compressed.model, run.results["export"].tflite, run.data, chosen.backends, task
+        )
+    else:
+        result = evaluate(
+            compressed.model, run.results["export"].tflite, run.data, run.from_logits, chosen.backends
+        )
     if "accuracy/keras" in result.metrics:
         base = run.results["train"].reference["accuracy_keras"]
         result.metrics["accuracy/delta_vs_base"] = result.metrics["accuracy/keras"] - base
@@ -213,6 +221,9 @@ def _benchmark(run: RunState) -> StageResult:
 
     tflite, firmware = run.results["export"].tflite, run.results["firmware"]
     result = benchmark(run.cfg, run.options.target, tflite, firmware, run.data, run.out_dir)
+    if task_of(run.options.architecture) != "classification":  # agreement and bit-exactness only
+        for name in CLASSIFICATION_ONLY:
+            result.metrics.pop(name, None)
     _save_calibration_point(run, result)
     return result
 
