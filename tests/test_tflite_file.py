@@ -75,3 +75,23 @@ def test_a_vendor_tflite_is_evaluated_profiled_and_benchmarked_without_training(
     assert tags["model"] == "tflite_file" and tags["model.path"] == str(vendor.resolve())
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert {"model/vendor_model.tflite", "model/vendor_model_model_data.h"} <= artifacts
+
+
+def test_the_data_fits_the_file_or_the_run_says_why() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tests.profile_models import fc_model
+    from tinyml_exp.sources.tflite_file import data_mismatch, recipe_of
+
+    model = fc_model(inputs=8, units=4)  # float (1, 8) -> (1, 4)
+    assert recipe_of(model).quantize == "none"
+
+    def data(shape: tuple[int, ...], classes: int) -> SimpleNamespace:
+        return SimpleNamespace(x_test=np.zeros((3, *shape), np.float32), num_classes=classes)
+
+    assert data_mismatch(model, data((8,), 4)) is None
+    assert data_mismatch(model, data((8, 1), 4)) is None  # a trailing channel axis of 1 fits
+    assert "takes inputs of shape [8]" in data_mismatch(model, data((28, 28), 4))
+    assert "gives 4 outputs per sample, the dataset has 10 classes" in data_mismatch(model, data((8,), 10))
