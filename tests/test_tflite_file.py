@@ -72,6 +72,7 @@ def test_a_vendor_tflite_is_evaluated_profiled_and_benchmarked_without_training(
     assert metrics["size/tflite_bytes"] == vendor.stat().st_size
     assert "cycles/estimate" in metrics and "flash/firmware_bytes" in metrics
     assert metrics["benchmark/samples"] == 5 and "cycles/median" in metrics
+    assert tags["mlflow.runName"] == "vendor_model-synthetic-qemu_netduinoplus2"
     assert tags["model"] == "tflite_file" and tags["model.path"] == str(vendor.resolve())
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
     assert {"model/vendor_model.tflite", "model/vendor_model_model_data.h"} <= artifacts

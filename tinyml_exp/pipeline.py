@@ -303,9 +303,12 @@ def run_experiment(cfg: DictConfig, out_dir: Path, overrides: list[str] | None =
     options = Options.from_config(cfg)
     validate(cfg, options)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_name = cfg.tracking.run_name or "-".join(
-        [options.architecture.name, options.compression.name, options.dataset.name, options.target.name]
+    made = (
+        [options.architecture.name, options.compression.name]
+        if options.model.trains
+        else [options.model.stem()]
     )
+    run_name = cfg.tracking.run_name or "-".join([*made, options.dataset.name, options.target.name])
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, run_name, cfg.tracking.fallback_uri)
     fingerprint = config_fingerprint(cfg)
     if cfg.sweep.resume and (finished := tracker.find_finished({"config_hash": fingerprint})):
