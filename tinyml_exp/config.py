@@ -142,6 +142,8 @@ class Config:
     architecture: Any = field(default=MISSING, metadata={"options": "tinyml_exp.models"})
     compression: Any = field(default=MISSING, metadata={"options": "tinyml_exp.compress"})
     target: Any = field(default=MISSING, metadata={"options": "tinyml_exp.targets"})
+    # Where the model comes from: keras (build, train, compress) | tflite_file (a finished .tflite).
+    model: Any = field(default=MISSING, metadata={"options": "tinyml_exp.sources"})
     train: TrainConfig = field(default_factory=TrainConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)

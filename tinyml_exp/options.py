@@ -11,9 +11,10 @@ if TYPE_CHECKING:
     from tinyml_exp.compress import CompressionMethod
     from tinyml_exp.data import Dataset
     from tinyml_exp.models import Architecture
+    from tinyml_exp.sources import ModelSource
     from tinyml_exp.targets import Target
 
-GROUPS = ("dataset", "architecture", "compression", "target")
+GROUPS = ("dataset", "architecture", "compression", "target", "model")
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Options:
     architecture: Architecture
     compression: CompressionMethod
     target: Target
+    model: ModelSource
 
     @classmethod
     def from_config(cls, cfg: DictConfig) -> Options:

@@ -26,6 +26,7 @@ from tinyml_exp.data import DatasetSplits
 from tinyml_exp.errors import StageError, StageInterrupted
 from tinyml_exp.options import Options
 from tinyml_exp.results import StageResult
+from tinyml_exp.tasks import CLASSIFICATION_ONLY, task_of
 from tinyml_exp.tracking import Tracker, config_fingerprint, flatten
 from tinyml_exp.tracking.model import deployable_files
 from tinyml_exp.tracking.provenance import provenance_tags
@@ -64,7 +65,9 @@ class RunState:
 
     @property
     def stem(self) -> str:
-        """File-name stem of the run's artifacts, e.g. `seed_cnn_ptq_int8`."""
+        """File-name stem of the run's artifacts, e.g. `seed_cnn_ptq_int8` (a `.tflite` file's own name)."""
+        if not self.options.model.trains:
+            return self.options.model.stem()
         return f"{self.options.architecture.name}_{self.options.compression.name}"
 
     @property
@@ -146,6 +149,12 @@ def _compress(run: RunState) -> StageResult:
 def _export(run: RunState) -> StageResult:
     from tinyml_exp.export import export
 
+    if not run.options.model.trains:  # model=tflite_file: the file is the export
+        from tinyml_exp.sources.tflite_file import export_file
+
+        result = export_file(run.options.model, run.data, run.out_dir, run.stem, run.cfg.export.c_header)
+        run.summary.artifacts.update(result.paths)
+        return result
     compressed, reference = run.results["compress"], run.results["train"].reference
     result = export(
         compressed.model, compressed.recipe, run.data, run.out_dir, run.stem, run.cfg.export, reference
@@ -165,11 +174,24 @@ def _preflight(run: RunState) -> StageResult:
 def _evaluate(run: RunState) -> StageResult:
     from tinyml_exp.evaluate import evaluate
 
+    if not run.options.model.trains:  # model=tflite_file: the interpreters only, if the data fits
+        from tinyml_exp.sources.tflite_file import evaluate_file
+
+        export = run.results["export"]
+        backends = evaluation_backends(run.cfg.evaluate, export.recipe).backends
+        return evaluate_file(export, run.data, backends)
     compressed = run.results["compress"]
     chosen = evaluation_backends(run.cfg.evaluate, compressed.recipe)
-    result = evaluate(
-        compressed.model, run.results["export"].tflite, run.data, run.from_logits, chosen.backends
-    )
+    if (task := task_of(run.options.architecture)) != "classification":  # mse/*, roc_auc/*
+        from tinyml_exp.evaluate.regression import evaluate_regression as evaluate_other
+
+        result = evaluate_other(
+            compressed.model, run.results["export"].tflite, run.data, chosen.backends, task
+        )
+    else:
+        result = evaluate(
+            compressed.model, run.results["export"].tflite, run.data, run.from_logits, chosen.backends
+        )
     if "accuracy/keras" in result.metrics:
         base = run.results["train"].reference["accuracy_keras"]
         result.metrics["accuracy/delta_vs_base"] = result.metrics["accuracy/keras"] - base
@@ -200,6 +222,9 @@ def _benchmark(run: RunState) -> StageResult:
     tflite, firmware = run.results["export"].tflite, run.results["firmware"]
     profile = run.results.get("profile")  # its per-layer estimates sit beside benchmark.layers' counts
     result = benchmark(run.cfg, run.options.target, tflite, firmware, run.data, run.out_dir, profile)
+    if task_of(run.options.architecture) != "classification":  # agreement and bit-exactness only
+        for name in CLASSIFICATION_ONLY:
+            result.metrics.pop(name, None)
     _save_calibration_point(run, result)
     return result
 
@@ -230,19 +255,26 @@ def _firmware_wanted(run: RunState) -> bool:
 
 def _benchmark_wanted(run: RunState) -> bool:
     # validate() makes the firmware required when the benchmark is enabled
-    return run.cfg.benchmark.enabled and "firmware" in run.results
+    from tinyml_exp.sources.tflite_file import MISMATCH_TAG
+
+    fits = MISMATCH_TAG not in run.results["export"].tags  # a .tflite the dataset does not fit
+    return run.cfg.benchmark.enabled and "firmware" in run.results and fits
 
 
 def _always(run: RunState) -> bool:
     return True
 
 
+def _trains(run: RunState) -> bool:
+    return run.options.model.trains  # not for model=tflite_file
+
+
 # The recipe: (stage name, what it does, whether this run wants it). A new stage is one function
 # and one line here.
 STAGES: tuple[tuple[str, Callable[[RunState], StageResult], Callable[[RunState], bool]], ...] = (
     ("data", _load_data, _always),
-    ("train", _train, _always),
-    ("compress", _compress, _always),
+    ("train", _train, _trains),
+    ("compress", _compress, _trains),
     ("export", _export, _always),
     ("preflight", _preflight, _always),
     ("evaluate", _evaluate, _always),
@@ -260,6 +292,7 @@ def _start(run: RunState, fingerprint: str, overrides: list[str] | None) -> None
         "architecture": options.architecture.name,
         "compression": options.compression.name,
         "target": options.target.name,
+        "model": options.model.name,
     }
     run.summary.tags.update(identity)  # the run's summary line names what ran
     tracker.set_tags({"config_hash": fingerprint, **identity, **provenance_tags(overrides)})
@@ -271,9 +304,12 @@ def run_experiment(cfg: DictConfig, out_dir: Path, overrides: list[str] | None =
     options = Options.from_config(cfg)
     validate(cfg, options)
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_name = cfg.tracking.run_name or "-".join(
-        [options.architecture.name, options.compression.name, options.dataset.name, options.target.name]
+    made = (
+        [options.architecture.name, options.compression.name]
+        if options.model.trains
+        else [options.model.stem()]
     )
+    run_name = cfg.tracking.run_name or "-".join([*made, options.dataset.name, options.target.name])
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment, run_name, cfg.tracking.fallback_uri)
     fingerprint = config_fingerprint(cfg)
     if cfg.sweep.resume and (finished := tracker.find_finished({"config_hash": fingerprint})):

@@ -39,7 +39,12 @@ EVALUATE_BACKENDS = ("tflite", "tflm")
 
 def validate(cfg: DictConfig, options: Options) -> None:
     """Raise `ConfigError` (one line naming the keys and the fix) for a config that cannot work."""
-    _check_run_values(cfg, pretrained=getattr(options.architecture, "pretrained", False))
+    source = getattr(options, "model", None)
+    trains = getattr(source, "trains", True)
+    pretrained = getattr(options.architecture, "pretrained", False) or not trains
+    _check_run_values(cfg, pretrained=pretrained)
+    if not trains:
+        _check_model_file(source, options.compression)
     options.compression.validate()
     _check_representative_samples(cfg, options.compression)
     _check_fine_tune_steps(cfg, options.compression)
@@ -87,6 +92,16 @@ def _check_representative_samples(cfg: DictConfig, compression: CompressionMetho
             "compression.quantize=int8 calibrates on representative samples; "
             "set export.representative_samples > 0 (100 is typical)"
         )
+
+
+def _check_model_file(source: Any, compression: CompressionMethod) -> None:
+    """model=tflite_file: the file reads as a `.tflite`, and no compression is asked of it."""
+    if compression.name != "none":
+        raise ConfigError(
+            f"model={source.name} runs the .tflite as it is: compression={compression.name} cannot apply "
+            "(drop the compression override, or start from model=keras)"
+        )
+    source.read()
 
 
 # --- compression × train × dataset -----------------------------------------------------------

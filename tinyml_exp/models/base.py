@@ -16,6 +16,9 @@ class Architecture:
     name: str = MISSING
     # False: the last layer emits logits (trained with from_logits=True); True: a softmax layer.
     softmax_output: bool = False
+    # classification | regression (the labels are float targets) | autoencoder (the target is the
+    # input): the loss, the evaluate figures and the benchmark's follow it (tinyml_exp/tasks.py).
+    task: str = "classification"
     # True: `build` returns an already trained model, so train.epochs may be 0 (no training).
     pretrained: ClassVar[bool] = False
 

@@ -41,9 +41,13 @@ class BaseModel:
 def base_model_key(cfg: DictConfig, architecture: Architecture | None = None) -> str:
     """Hash of everything that decides the trained weights (not how they are logged or where),
     including the digest of a user's file the architecture reads (`Architecture.fingerprint`)."""
+    architecture_cfg = OmegaConf.to_container(cfg.architecture, resolve=True)
+    if architecture_cfg.get("task") == "classification":  # the default: keys from before it stay
+        del architecture_cfg["task"]
     payload = {
         "seed": cfg.seed,
-        **{k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("dataset", "architecture")},
+        "dataset": OmegaConf.to_container(cfg.dataset, resolve=True),
+        "architecture": architecture_cfg,
         "train": {k: v for k, v in OmegaConf.to_container(cfg.train, resolve=True).items() if k != "verbose"},
     }
     fingerprint = architecture.fingerprint() if architecture is not None else ""
@@ -55,10 +59,13 @@ def base_model_key(cfg: DictConfig, architecture: Architecture | None = None) ->
 def train_base_model(
     cfg: DictConfig, data: DatasetSplits, architecture: Architecture, callbacks: Sequence[Any] = ()
 ) -> tuple[Any, dict]:
+    from tinyml_exp.tasks import task_of
+
     set_global_seed(cfg.seed)
+    task = task_of(architecture)
     model = architecture.build(data.input_shape, data.num_classes)
-    compile_model(model, cfg.train.optimizer, cfg.train.learning_rate, not architecture.softmax_output)
-    result = fit(model, data, cfg.train.epochs, cfg.train.batch_size, cfg.train.verbose, callbacks)
+    compile_model(model, cfg.train.optimizer, cfg.train.learning_rate, not architecture.softmax_output, task)
+    result = fit(model, data, cfg.train.epochs, cfg.train.batch_size, cfg.train.verbose, callbacks, task)
     meta = {
         "history": result.history,
         "train_seconds": result.seconds,
@@ -87,7 +94,7 @@ def obtain_base_model(
 
 
 def base_reference(
-    base: BaseModel, data: DatasetSplits, cfg: DictConfig, from_logits: bool
+    base: BaseModel, data: DatasetSplits, cfg: DictConfig, from_logits: bool, task: str = "classification"
 ) -> dict[str, float]:
     """Figures of the base model that compressed models are compared with: its test accuracy and
     the bytes of its `.h5` and float `.tflite`. Computed once per cache entry."""
@@ -101,10 +108,15 @@ def base_reference(
     tflite = convert(base.model, TFLiteRecipe("none"))
     with tempfile.TemporaryDirectory() as tmp:
         h5_bytes, h5_gzip = file_sizes(save_keras_files(base.model, Path(tmp), "base")["h5"])
-    metrics = evaluate(base.model, tflite, data, from_logits, backends=()).metrics
+    if task == "classification":
+        metrics = evaluate(base.model, tflite, data, from_logits, backends=()).metrics
+        figures = {"accuracy_keras": metrics["accuracy/keras"], "loss_keras": metrics["loss/keras"]}
+    else:
+        from tinyml_exp.evaluate.regression import evaluate_regression
+
+        figures = {"mse_keras": evaluate_regression(base.model, tflite, data, (), task).metrics["mse/keras"]}
     reference = {
-        "accuracy_keras": metrics["accuracy/keras"],
-        "loss_keras": metrics["loss/keras"],
+        **figures,
         "h5_bytes": float(h5_bytes),
         "h5_gzip_bytes": float(h5_gzip),
         "tflite_bytes": float(len(tflite)),
@@ -138,7 +150,9 @@ def train(
 ) -> TrainResult:
     """The run's base model, from the cache or trained (with `callbacks`), and its figures."""
     base = obtain_base_model(cfg, data, architecture, callbacks)
-    reference = base_reference(base, data, cfg, from_logits)
+    from tinyml_exp.tasks import task_of
+
+    reference = base_reference(base, data, cfg, from_logits, task_of(architecture))
     return TrainResult(
         base,
         reference,

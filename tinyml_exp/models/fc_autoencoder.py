@@ -27,6 +27,7 @@ class FCAutoencoder(Architecture):
     hidden_units: list[int] = field(default_factory=lambda: [128, 128, 128, 128])
     bottleneck: int = 8
     loss: str = "mse"  # a reconstruction task, not a classifier
+    task: str = "autoencoder"  # the target is the input (tinyml_exp/tasks.py)
 
     def build(self, input_shape: tuple[int, ...], num_classes: int) -> tf_keras.Model:
         import tf_keras as keras

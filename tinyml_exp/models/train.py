@@ -37,7 +37,15 @@ def set_global_seed(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def compile_model(model: tf_keras.Model, optimizer: str, learning_rate: float, from_logits: bool) -> None:
+def compile_model(
+    model: tf_keras.Model,
+    optimizer: str,
+    learning_rate: float,
+    from_logits: bool,
+    task: str = "classification",
+) -> None:
+    """Cross-entropy and accuracy for a classifier; mean squared error for regression and
+    autoencoders (`tinyml_exp.tasks`)."""
     import tf_keras as keras
 
     optimizers = {
@@ -47,6 +55,9 @@ def compile_model(model: tf_keras.Model, optimizer: str, learning_rate: float, f
     }
     if optimizer not in optimizers:
         raise ConfigError(f"train.optimizer={optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
+    if task != "classification":
+        model.compile(optimizer=optimizers[optimizer](learning_rate=learning_rate), loss="mse")
+        return
     model.compile(
         optimizer=optimizers[optimizer](learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
@@ -68,16 +79,21 @@ def fit(
     batch_size: int,
     verbose: Any = "auto",
     callbacks: Sequence[Any] = (),
+    task: str = "classification",
 ) -> FitResult:
-    """Train on the training split, validating on the validation split when it is not empty."""
+    """Train on the training split, validating on the validation split when it is not empty; the
+    targets are the labels, or what `task` says (`tinyml_exp.tasks.targets`: the input itself for
+    an autoencoder)."""
+    from tinyml_exp.tasks import targets
+
     start = time.perf_counter()
     steps = -(-len(data.y_train) // batch_size)
     if epochs == 0:  # a model that is already trained (architecture=keras_file, train.epochs=0)
         return FitResult(history={}, seconds=0.0, steps_per_epoch=steps)
-    validation = (data.x_val, data.y_val) if len(data.y_val) else None
+    validation = (data.x_val, targets(data.x_val, data.y_val, task)) if len(data.y_val) else None
     history = model.fit(
         data.x_train,
-        data.y_train,
+        targets(data.x_train, data.y_train, task),
         epochs=epochs,
         batch_size=batch_size,
         validation_data=validation,
