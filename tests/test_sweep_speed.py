@@ -70,3 +70,30 @@ def test_runtime_threads_must_be_positive() -> None:
     with pytest.raises(ConfigError, match=r"runtime\.threads"):
         limit_threads(0)
     assert compose_config().runtime.threads is None
+
+
+@pytest.mark.slow
+def test_a_sweep_trains_its_shared_base_model_before_the_jobs_start(tmp_path) -> None:
+    from tests.test_sweeps import all_runs, run_sweep
+
+    run_sweep(
+        tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "compression=none,ptq_int8,ptq_float16"
+    )
+    _, [parent], children = all_runs(f"sqlite:///{tmp_path}/mlflow.db")
+    tags = parent.data.tags
+    assert tags["sweep.base_models"] == "1" and tags["sweep.base_models_trained"] == "1"
+    assert tags["sweep.worker_cpus"] == str(max(1, len(os.sched_getaffinity(0)) // 2))
+    assert len(children) == 3
+    assert {r.data.tags["base_model.from_cache"] for r in children} == {"True"}  # no job trained
+    assert {r.data.tags["runtime.threads"] for r in children} == {tags["sweep.worker_cpus"]}
+
+
+@pytest.mark.slow
+def test_base_models_only_one_job_needs_are_trained_by_their_jobs(tmp_path) -> None:
+    from tests.test_sweeps import all_runs, run_sweep
+
+    run_sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1")
+    _, [parent], children = all_runs(f"sqlite:///{tmp_path}/mlflow.db")
+    assert parent.data.tags["sweep.base_models"] == "2"
+    assert parent.data.tags["sweep.base_models_trained"] == "0"
+    assert {r.data.tags["base_model.from_cache"] for r in children} == {"False"}

@@ -2,8 +2,8 @@
 
 The sweep callback composes every job's config as the launcher will (the sweeper's parameters and
 the command line expanded into one override list per job, each composed by Hydra's own
-`load_sweep_config`), collects the distinct base-model cache keys, and trains the missing ones in
-one child process that uses every core. The jobs then read them from the cache: none waits on the
+`load_sweep_config`), collects the distinct base-model cache keys, and trains the missing ones
+that more than one job needs in one child process that uses every core. The jobs then read them from the cache: none waits on the
 cache lock while another trains, and none trains what another will train too. The cache is the
 channel, so on Ray or SLURM `cache.dir` must be storage every node sees (a shared file system);
 elsewhere each node trains its own (the lock still makes that safe).
@@ -64,9 +64,9 @@ def job_overrides(config: DictConfig) -> list[list[str]] | None:
     return BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)[0]
 
 
-def base_configs(config: DictConfig) -> dict[str, DictConfig]:
-    """{cache key: the part of a job's config that decides its base model}, one per distinct key
-    among the sweep's jobs whose config composes (the others fail in their own job)."""
+def base_configs(config: DictConfig) -> dict[str, tuple[DictConfig, int]]:
+    """{cache key: (the part of a job's config that decides its base model, how many jobs need
+    it)} over the sweep's jobs whose config composes (the others fail in their own job)."""
     from hydra.core.global_hydra import GlobalHydra
 
     from tinyml_exp.models.base_model import base_model_key
@@ -75,7 +75,7 @@ def base_configs(config: DictConfig) -> dict[str, DictConfig]:
     if not jobs:
         return {}
     loader = GlobalHydra.instance().config_loader()
-    found: dict[str, DictConfig] = {}
+    found: dict[str, tuple[DictConfig, int]] = {}
     for overrides in jobs:
         try:
             job = loader.load_sweep_config(config, list(overrides))
@@ -85,7 +85,8 @@ def base_configs(config: DictConfig) -> dict[str, DictConfig]:
             log.debug("job %s does not compose here (%s); it will say why", overrides, e)
             continue
         if part.cache.enabled:
-            found.setdefault(base_model_key(part), part)
+            key = base_model_key(part)
+            found[key] = (found.get(key, (part, 0))[0], found.get(key, (part, 0))[1] + 1)
     return found
 
 
@@ -96,7 +97,11 @@ def prepare_base_models(config: DictConfig) -> dict[str, Any]:
 
     start = time.perf_counter()
     wanted = base_configs(config)
-    missing = [part for key, part in wanted.items() if not ModelCache(part.cache.dir).has(key)]
+    # A base model only one job needs is trained by that job, in parallel with the others (a
+    # sweep over seeds); one several jobs need is trained here, once, with every core.
+    missing = [
+        part for key, (part, jobs) in wanted.items() if jobs > 1 and not ModelCache(part.cache.dir).has(key)
+    ]
     if missing:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -110,6 +115,7 @@ def prepare_base_models(config: DictConfig) -> dict[str, Any]:
                 log.info("base model %s trained for the sweep's jobs", key)
     return {
         "sweep.base_models": len(wanted),
+        "sweep.base_models_shared": sum(jobs > 1 for _, jobs in wanted.values()),
         "sweep.base_models_trained": len(missing),
         "sweep.base_models_s": f"{time.perf_counter() - start:.1f}",
     }
