@@ -41,7 +41,8 @@ def common_overrides(args: argparse.Namespace) -> list[str]:
     return [f"train.epochs={args.epochs}", *limit]
 
 
-def run_sweep(methods: list[str], args: argparse.Namespace, work: Path) -> float:
+def run_sweep(methods: list[str], args: argparse.Namespace, work: Path) -> tuple[float, float]:
+    """(wall seconds, the epoch time it started at)."""
     command = [
         sys.executable,
         "-m",
@@ -55,11 +56,31 @@ def run_sweep(methods: list[str], args: argparse.Namespace, work: Path) -> float
         f"cache.dir={work}/cache",  # empty: the sweep pays for its one base training
         f"hydra.sweep.dir={work}/sweep",
     ]
-    start = time.perf_counter()
+    start, epoch = time.perf_counter(), time.time()
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"the sweep failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, epoch
+
+
+def sweep_timeline(db: Path, epoch: float) -> str:
+    """When, in seconds after the command started, the parent run opened, the first job started,
+    the last job ended and the parent closed (after the report)."""
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "SELECT r.start_time, r.end_time, t.value FROM runs r LEFT JOIN tags t"
+            " ON t.run_uuid = r.run_uuid AND t.key = 'run_kind'"
+        ).fetchall()
+    parent = next((a, b) for a, b, kind in rows if kind == "sweep_parent")
+    jobs = [(a, b) for a, b, kind in rows if kind != "sweep_parent"]
+
+    def at(ms: float) -> str:
+        return f"{ms / 1000 - epoch:.1f}"
+
+    return (
+        f"parent opened {at(parent[0])}, first job {at(min(a for a, _ in jobs))}, "
+        f"last job ended {at(max(b for _, b in jobs))}, parent closed {at(parent[1])}"
+    )
 
 
 def sweep_breakdown(db: Path) -> tuple[dict[str, float], dict[str, str]]:
@@ -130,10 +151,12 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     print(f"load before: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        sweep_s = run_sweep(methods, args, Path(tmp))
+        sweep_s, epoch = run_sweep(methods, args, Path(tmp))
         stages, tags = sweep_breakdown(Path(tmp) / "mlflow.db")
+        timeline = sweep_timeline(Path(tmp) / "mlflow.db", epoch)
     print(f"A. tinyml_exp sweep ({len(methods)} methods, n_jobs={args.jobs}): {sweep_s:8.1f} s", flush=True)
     print(f"   base models before the fan-out: {tags}")
+    print(f"   timeline, s: {timeline}")
     with tempfile.TemporaryDirectory() as tmp:
         plain_s, plain_stages = plain_script(methods, args, Path(tmp))
     print(f"B. plain sequential script (base trained once):   {plain_s:8.1f} s")

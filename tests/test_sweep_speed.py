@@ -97,3 +97,22 @@ def test_base_models_only_one_job_needs_are_trained_by_their_jobs(tmp_path) -> N
     assert parent.data.tags["sweep.base_models"] == "2"
     assert parent.data.tags["sweep.base_models_trained"] == "0"
     assert {r.data.tags["base_model.from_cache"] for r in children} == {"False"}
+
+
+def test_the_sweep_plan_sees_every_job_of_the_course_exercise() -> None:
+    """glob(*) from the experiment, expanded as the basic sweeper will: 12 jobs, one base model."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from tinyml_exp.cli.sweep_plan import base_configs, job_overrides
+    from tinyml_exp.config import config_dir, option_names, store_schemas
+
+    store_schemas()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", ["experiment=seed_exercise6"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        jobs = job_overrides(cfg)
+        swept = sorted(o for job in jobs for o in job if o.startswith("compression="))
+        assert swept == [f"compression={n}" for n in option_names("compression")]
+        [(part, count)] = base_configs(cfg).values()
+        assert count == len(jobs) and part.train.epochs == 4
