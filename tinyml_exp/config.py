@@ -86,8 +86,11 @@ class ExportConfig:
 
 @dataclass
 class EvaluateConfig:
-    tflite: bool = True
+    tflite: bool = True  # batched where the model allows it, over the whole test split
     tflm: bool = True
+    # TFLM runs one image at a time (≈ 1 ms each on the host): its accuracy, loss and agreement
+    # are on the first tflm_samples test images (logged as evaluate/tflm_samples); null = all.
+    tflm_samples: int | None = 1000
 
 
 @dataclass
@@ -101,6 +104,13 @@ class ProfileConfig:
     calibrate: bool = True  # scale estimates by measured points for the target (profile/calibration.py)
     calibration_file: str | None = None  # extra measured points (YAML list), see profile/calibration.py
     plot: bool = True
+
+
+@dataclass
+class RuntimeConfig:
+    # TensorFlow/OpenMP/BLAS threads per run; null = the cores the launcher gives each worker
+    # (usable cores // hydra.launcher.n_jobs for joblib, see tinyml_exp/runtime.py).
+    threads: int | None = None
 
 
 @dataclass
@@ -150,6 +160,7 @@ class Config:
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)

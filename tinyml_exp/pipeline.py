@@ -123,8 +123,13 @@ def stage(name: str, run: RunState) -> Iterator[None]:
 
 
 def _load_data(run: RunState) -> StageResult:
-    run.data = run.options.dataset.load(run.cfg.seed)
-    return StageResult(metrics={f"data/{k}_samples": v for k, v in run.data.sizes().items()})
+    from tinyml_exp.runtime import limit_threads
+
+    run.data = run.options.dataset.load(run.cfg.seed)  # NumPy only: a missing dataset says so first
+    # Before any TensorFlow work: TensorFlow's pools get their size when TensorFlow starts.
+    threads = limit_threads(run.cfg.runtime.threads)
+    metrics = {f"data/{k}_samples": v for k, v in run.data.sizes().items()}
+    return StageResult(metrics=metrics, tags={"runtime.threads": str(threads)})
 
 
 def _train(run: RunState) -> StageResult:
@@ -182,16 +187,14 @@ def _evaluate(run: RunState) -> StageResult:
         return evaluate_file(export, run.data, backends)
     compressed = run.results["compress"]
     chosen = evaluation_backends(run.cfg.evaluate, compressed.recipe)
+    tflite = run.results["export"].tflite
     if (task := task_of(run.options.architecture)) != "classification":  # mse/*, roc_auc/*
-        from tinyml_exp.evaluate.regression import evaluate_regression as evaluate_other
+        from tinyml_exp.evaluate.regression import evaluate_regression
 
-        result = evaluate_other(
-            compressed.model, run.results["export"].tflite, run.data, chosen.backends, task
-        )
+        result = evaluate_regression(compressed.model, tflite, run.data, chosen.backends, task)
     else:
-        result = evaluate(
-            compressed.model, run.results["export"].tflite, run.data, run.from_logits, chosen.backends
-        )
+        samples = run.cfg.evaluate.tflm_samples
+        result = evaluate(compressed.model, tflite, run.data, run.from_logits, chosen.backends, samples)
     if "accuracy/keras" in result.metrics:
         base = run.results["train"].reference["accuracy_keras"]
         result.metrics["accuracy/delta_vs_base"] = result.metrics["accuracy/keras"] - base

@@ -72,6 +72,8 @@ def _check_run_values(cfg: DictConfig, pretrained: bool = False) -> None:
     _positive(cfg.train.learning_rate, "train.learning_rate")
     _positive(cfg.dataset.train_limit, "dataset.train_limit", allow_none=True)
     _positive(cfg.dataset.test_limit, "dataset.test_limit", allow_none=True)
+    _positive(cfg.evaluate.tflm_samples, "evaluate.tflm_samples", allow_none=True)
+    _positive(cfg.runtime.threads, "runtime.threads", allow_none=True)
     if not 0.0 <= cfg.dataset.val_fraction < 1.0:
         raise ConfigError(f"dataset.val_fraction={cfg.dataset.val_fraction!r} must be in [0, 1)")
     if cfg.export.representative_samples < 0:

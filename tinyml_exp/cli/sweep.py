@@ -62,6 +62,19 @@ class MlflowSweepCallback(Callback):
         os.environ[SWEEP_ID_ENV] = sweep_id
         self._install_exit_hooks()
         log.info("sweep %s: MLflow parent run %s", sweep_id, tracker.run_id)
+        self._prepare(config)
+
+    def _prepare(self, config: DictConfig) -> None:
+        """Before the fan-out: the workers' core share, and the base models every job needs."""
+        from tinyml_exp.cli.sweep_plan import prepare_base_models, set_worker_cpus
+
+        tags: dict[str, Any] = {"sweep.worker_cpus": set_worker_cpus(config)}
+        try:
+            tags.update(prepare_base_models(config))
+        except Exception as e:  # the jobs train what they need themselves, as without this step
+            log.warning("preparing the sweep's base models failed (%s); each job trains its own", e)
+            tags["sweep.base_models_failed"] = str(e)[:500]
+        self._tracker.set_tags(tags)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         # A Ctrl-C swallowed during the previous job still stops the sweep here.

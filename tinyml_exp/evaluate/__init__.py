@@ -42,22 +42,32 @@ def evaluate(
     data: DatasetSplits,
     from_logits: bool,
     backends: tuple[str, ...] = ("tflite", "tflm"),
+    tflm_samples: int | None = None,
 ) -> EvaluationResult:
-    """Accuracy and loss per backend on the test split, and how often backends agree on the label."""
+    """Accuracy and loss per backend on the test split, and how often backends agree on the label.
+
+    TFLM runs one image at a time in its host build (seconds per thousand images): with
+    `tflm_samples` it runs the first that many test images only, and its figures (accuracy, loss,
+    agreement with the others) are on those images; `evaluate/<backend>_samples` says how many
+    images each backend's figures are on."""
     x, y = data.x_test, data.y_test
     outputs: dict[str, np.ndarray] = {}
     if keras_model is not None:
         outputs["keras"] = np.asarray(keras_model.predict(x, batch_size=256, verbose=0))
     runners = {"tflite": run_tflite, "tflm": run_tflm}
     for backend in backends:
-        outputs[backend] = runners[backend](tflite_model, x)
+        n = len(x) if backend != "tflm" or tflm_samples is None else min(tflm_samples, len(x))
+        outputs[backend] = runners[backend](tflite_model, x[:n])
     metrics: dict[str, float] = {}
     predictions = {name: out.argmax(axis=1) for name, out in outputs.items()}
     for name, out in outputs.items():
-        metrics[f"accuracy/{name}"] = float((predictions[name] == y).mean())
-        metrics[f"loss/{name}"] = cross_entropy(out, y, from_logits)
+        labels = y[: len(out)]
+        metrics[f"accuracy/{name}"] = float((predictions[name] == labels).mean())
+        metrics[f"loss/{name}"] = cross_entropy(out, labels, from_logits)
+        metrics[f"evaluate/{name}_samples"] = float(len(out))
     names = list(outputs)
     for i, a in enumerate(names):
         for b in names[i + 1 :]:
-            metrics[f"agreement/{b}_vs_{a}"] = float((predictions[a] == predictions[b]).mean())
+            n = min(len(predictions[a]), len(predictions[b]))  # the images both ran
+            metrics[f"agreement/{b}_vs_{a}"] = float((predictions[a][:n] == predictions[b][:n]).mean())
     return EvaluationResult(metrics=metrics, predictions=predictions)

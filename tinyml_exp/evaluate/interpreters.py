@@ -12,9 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tinyml_exp.evaluate.batching import CHECK_ROWS, batched_runner
 from tinyml_exp.tflite_graph import Tensor, read_graph
 
 log = logging.getLogger(__name__)
+
+TFLITE_BATCH = 256  # images per invoke when batching is possible (memory: 256 × the largest layer)
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,21 @@ def _run_loop(
     return dequantize_output(np.stack(outputs).reshape(len(x), -1), out_spec)
 
 
-def run_tflite(model: bytes, x: np.ndarray, reference_kernels: bool = False) -> np.ndarray:
+def run_tflite(
+    model: bytes, x: np.ndarray, reference_kernels: bool = False, batch: int = TFLITE_BATCH
+) -> np.ndarray:
     """Outputs (dequantized, N × classes) of the LiteRT interpreter; `reference_kernels` selects
-    TFLite's reference kernels (bit-exact with TFLM) instead of the default optimized ones."""
+    TFLite's reference kernels (bit-exact with TFLM) instead of the default optimized ones.
+    `batch` images per invoke when the model allows it (`evaluate.batching`; the outputs are
+    checked equal to one-at-a-time ones first), else one at a time."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     resolver = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
-    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
+
+    def make(content: bytes) -> Interpreter:
+        return Interpreter(model_content=content, experimental_op_resolver_type=resolver)
+
+    interpreter = make(model)
     interpreter.allocate_tensors()
     in_detail, out_detail = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
 
@@ -86,7 +97,15 @@ def run_tflite(model: bytes, x: np.ndarray, reference_kernels: bool = False) -> 
         interpreter.invoke()
         return interpreter.get_tensor(out_detail["index"]).copy()
 
-    return _run_loop(x, *io_specs(model), invoke)
+    in_spec, out_spec = io_specs(model)
+    quantized = quantize_input(x, in_spec).reshape((len(x), *in_spec.shape[1:]))
+    head = quantized[: min(CHECK_ROWS, len(x))]
+    single = np.stack([invoke(sample[None, ...]) for sample in head]) if len(head) else head
+    runner = batched_runner(model, make, min(batch, len(x)), head, single) if len(x) > len(head) else None
+    if runner is None:
+        return _run_loop(x, in_spec, out_spec, invoke)
+    chunks = [runner(quantized[i : i + runner.batch]) for i in range(0, len(x), runner.batch)]
+    return dequantize_output(np.concatenate(chunks).reshape(len(x), -1), out_spec)
 
 
 def run_tflm(model: bytes, x: np.ndarray, arena_bytes: int | None = None) -> np.ndarray:

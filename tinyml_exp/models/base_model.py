@@ -1,7 +1,8 @@
 """The trained, uncompressed base model of a run: from the cache when it has it, else trained.
 
 A sweep over compression methods shares one base model per (dataset, architecture, training,
-seed); the cache lock makes concurrent jobs wait for the one that trains.
+seed): the sweep trains it before its jobs start (`prepare`, from `cli/sweep_plan.py`); the cache
+lock still makes concurrent runs outside a sweep wait for the one that trains.
 """
 
 from __future__ import annotations
@@ -91,6 +92,16 @@ def obtain_base_model(
         model, meta = train_base_model(cfg, data, architecture, callbacks)
         cache.store(key, model, meta)
     return BaseModel(model, key, False, meta["history"], meta, cache)
+
+
+def prepare(cfg: DictConfig) -> str:
+    """Put the base model `cfg` (seed, dataset, architecture, train, cache) decides, with its
+    reference figures, into the cache; its key. What a sweep does once before its jobs start."""
+    architecture = OmegaConf.to_object(cfg.architecture)
+    data = OmegaConf.to_object(cfg.dataset).load(cfg.seed)
+    base = obtain_base_model(cfg, data, architecture)
+    base_reference(base, data, cfg, not architecture.softmax_output)
+    return base.cache_key
 
 
 def base_reference(
