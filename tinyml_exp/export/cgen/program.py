@@ -34,7 +34,9 @@ _CTYPE_BYTES = {
 # Kernels with the access order `planner.raster_gap` relies on (read in kernels/conv_s8.c: one
 # output pixel at a time in raster order, its channels in turn). A kernel not listed never writes
 # over its input; a kernel changing its loop order must leave this set (or prove the rule again).
-RASTER_KERNELS = frozenset({"tme_conv_s8", "tme_conv_im2col_s8"})
+# tme_dwconv_s8 (kernels/dwconv_s8.c) walks output pixels in raster order too, channels in groups
+# of 4 within a pixel, each reading only its own receptive field.
+RASTER_KERNELS = frozenset({"tme_conv_s8", "tme_conv_im2col_s8", "tme_dwconv_s8"})
 _RASTER_LABELS = ("CONV_2D", "DEPTHWISE_CONV_2D")  # a fused pool changes what a pixel reads
 
 
