@@ -13,6 +13,7 @@ from tinyml_exp.tflite_graph import Graph, Tensor
 # kernel files in the order they are pasted into model.c (common.h always comes first)
 KERNEL_SOURCES = (
     "conv_s8.c",
+    "conv_im2col_s8.c",
     "dwconv_s8.c",
     "fc_s8.c",
     "fc_enc_s8.c",

@@ -62,7 +62,8 @@ class _Conv:
         return oh * ow * oc * kh * kw * (1 if self.depthwise else self.in_hwc[2])
 
     def step(self, kernel: str, args: tuple, scratch_bytes: int = 0) -> Step:
-        return Step(kernel, "conv_s8.c", self.ops, self.label, (*args, int8_out(self.out.index)), (self.x.index,),
+        source = "conv_im2col_s8.c" if kernel.startswith("tme_conv_im2col") else "conv_s8.c"
+        return Step(kernel, source, self.ops, self.label, (*args, int8_out(self.out.index)), (self.x.index,),
                     self.out.index, macs=self.macs, scratch_bytes=scratch_bytes)  # fmt: skip
 
 
@@ -164,7 +165,7 @@ def _lower_c1k3p2(ctx: LowerContext, cv: _Conv) -> Step:
 
 
 def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> Step:
-    """Dual-MAC path (conv_s8.c): taps padded with zero weights to a multiple of 8, weights as
+    """Dual-MAC path (conv_im2col_s8.c): taps padded with zero weights to a multiple of 8, weights as
     int8 words interleaved per output channel pair, the input offset folded into the bias."""
     (in_h, in_w, in_c), (out_h, out_w, out_c) = cv.in_hwc, cv.out_hwc
     taps = cv.k_hw[0] * cv.k_hw[1] * in_c
@@ -216,7 +217,7 @@ def _fused_add_step(ctx: LowerContext, cv: _Conv, add: Operator, conv_args: tupl
         int8_in(skip),
         int8_out(add.outputs[0]),
     )
-    return Step("tme_conv_im2col_add_s8", "conv_s8.c", (cv.op.index, add.index), "CONV_2D+ADD", args,
+    return Step("tme_conv_im2col_add_s8", "conv_im2col_s8.c", (cv.op.index, add.index), "CONV_2D+ADD", args,
                 (cv.x.index, skip), add.outputs[0], in_place_input=skip if skip != cv.x.index else None,
                 macs=cv.macs, scratch_bytes=scratch)  # fmt: skip
 

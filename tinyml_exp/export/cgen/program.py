@@ -31,7 +31,7 @@ _CTYPE_BYTES = {
 }
 
 
-# Kernels with the access order `planner.raster_gap` relies on (read in kernels/conv_s8.c: one
+# Kernels with the access order `planner.raster_gap` relies on (read in kernels/conv_s8.c and conv_im2col_s8.c: one
 # output pixel at a time in raster order, its channels in turn). A kernel not listed never writes
 # over its input; a kernel changing its loop order must leave this set (or prove the rule again).
 # tme_dwconv_s8 (kernels/dwconv_s8.c) walks output pixels in raster order too, channels in groups

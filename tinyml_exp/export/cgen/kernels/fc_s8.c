@@ -75,7 +75,7 @@ TME_INLINE void tme_fc_pass(const int8_t *in, int32_t in_n, const uint32_t *wp, 
 #if defined(TME_DSP)
 /* Passes of 4 and 5 rows written out (GCC spills an accumulator and reloads the loop bound):
  * per 4 inputs one load + 2 SXTB16 of x, then per 2 rows one LDRD of their weight words, 4 SXTB16
- * and 4 SMLAD. Registers are fixed (as in conv_s8.c's tme_dot_2x2); the loop stays in C. */
+ * and 4 SMLAD. Registers are fixed (as in conv_im2col_s8.c's tme_dot_2x2); the loop stays in C. */
 #define TME_FC_X "ldr r1, [%[x]], #4\n\tsxtb16 r2, r1\n\tsxtb16 r3, r1, ror #8\n\t"
 #define TME_FC_ROW(A, REG)                                                                         \
     "sxtb16 lr, " REG "\n\tsxtb16 " REG ", " REG ", ror #8\n\t"                                  \

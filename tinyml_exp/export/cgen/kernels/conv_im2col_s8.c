@@ -1,0 +1,238 @@
+/* ---- dual-MAC path for any CONV_2D without pooling: 2 pixels x 2 output channels per inner loop --
+ * The generator folds the input offset into the bias, bias' = bias + in_offset * sum(w), and
+ * padding taps are gathered as the input zero point (pad_value = -in_offset), so they contribute
+ * (zp + in_offset) * w = 0 exactly like the reference's skipped taps: the inner loop is a pure dot
+ * product of raw int8 values. The patches of two consecutive output pixels a, b (row-major, so a
+ * pair may wrap to the next row; an odd last pixel is paired with itself) are gathered into
+ * `scratch` as int16 pairs in SXTB16's order, interleaved per 4 taps: a(t0, t2) a(t1, t3)
+ * b(t0, t2) b(t1, t3). Taps are padded with zero weights to k8, a multiple of 8. A 1 x 1
+ * convolution gathers one input pixel: a straight widening copy. The weights come per output
+ * channel pair and per 4 taps as the words of channel 2j and 2j + 1 (an odd last channel is paired
+ * with itself; duplicates are not stored). Per 4 taps: one 4-word load of the patches, one
+ * 2-word load of the weights, 4 SXTB16 and 8 SMLAD for 16 MACs; requantization once per output. */
+typedef struct {
+    int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
+    int32_t stride_h, stride_w, pad_h, pad_w, k8;
+    int32_t pad_value, out_offset, act_min, act_max, rq_mode;
+} tme_conv_im2col_params_t;
+
+TME_INLINE uint32_t tme_pack16(int32_t lo, int32_t hi) {
+    return ((uint32_t)lo & 0xFFFFu) | ((uint32_t)hi << 16);
+}
+
+/* Widens `words` words of 4 int8 values into the patch layout (2 words per 4 taps, every 4th pair). */
+TME_INLINE uint32_t *tme_widen(const int8_t *src, int32_t words, uint32_t *col) {
+    const uint32_t *const end = col + 4 * words;
+    while (col != end) {
+        const uint32_t x = tme_load32(src);
+        src += 4;
+        col[0] = tme_sxtb16(x);
+        col[1] = tme_sxtb16_ror8(x);
+        col += 4;
+    }
+    return col;
+}
+
+TME_INLINE uint32_t *tme_fill(uint32_t v, int32_t words, uint32_t *col) {
+    for (int32_t k = 0; k < words; ++k, col += 4) {
+        col[0] = v;
+        col[1] = v;
+    }
+    return col;
+}
+
+/* Gathers the patch of output pixel `pix`. With in_c % 4 == 0 the input is widened in place, a
+ * whole filter row at once when it lies inside; otherwise the taps are first copied as bytes into
+ * `stage` and widened from there. Tail taps (up to k8) are left as they are: their weights are
+ * zero, so whatever the scratch holds contributes nothing. Parameters are read into locals: the
+ * stores may alias them. */
+static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
+                          uint32_t *col, int8_t *stage) {
+    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
+    const int32_t pad = p->pad_value;
+    const int32_t oy = pix / p->out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h;
+    const int32_t ix0 = (pix - oy * p->out_w) * p->stride_w - p->pad_w;
+    const int cols_inside = ix0 >= 0 && ix0 + k_w <= in_w;
+    const int8_t *row = in + (iy0 * in_w + ix0) * in_c;
+    if (in_c % 4 == 0) {
+        const int32_t words = in_c / 4;
+        const uint32_t pad2 = tme_pack16(pad, pad);
+        for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c) {
+            const int row_inside = iy0 + ky >= 0 && iy0 + ky < in_h;
+            if (row_inside && cols_inside) {
+                col = tme_widen(row, k_w * words, col);
+                continue;
+            }
+            for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int inside = row_inside && ix0 + kx >= 0 && ix0 + kx < in_w;
+                col = inside ? tme_widen(row + kx * in_c, words, col) : tme_fill(pad2, words, col);
+            }
+        }
+        return;
+    }
+    int8_t *sp = stage;
+    for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c) {
+        const int row_inside = iy0 + ky >= 0 && iy0 + ky < in_h;
+        const int32_t n = k_w * in_c;
+        if (row_inside && cols_inside) {
+            for (int32_t k = 0; k < n; ++k) {
+                *sp++ = row[k];
+            }
+            continue;
+        }
+        for (int32_t kx = 0; kx < k_w; ++kx) {
+            const int inside = row_inside && ix0 + kx >= 0 && ix0 + kx < in_w;
+            for (int32_t ic = 0; ic < in_c; ++ic) {
+                *sp++ = (int8_t)(inside ? row[kx * in_c + ic] : pad);
+            }
+        }
+    }
+    tme_widen(stage, p->k8 / 4, col);
+}
+
+/* acc[0], acc[1]: pixel a, channels 2j and 2j + 1; acc[2], acc[3]: pixel b. `col` holds k8 / 4
+ * groups of 4 words, `wp` k8 / 4 groups of 2 words. */
+#if defined(TME_DSP)
+/* GCC does not keep the four accumulators, three pointers and the operands in registers (it spills
+ * and re-derives addresses: ~28 instructions per 16 MACs), so the loop body is written out: 2 groups
+ * per iteration, LDM of both patches into r2-r5, LDRD of the two channels' weight words into r0, lr. */
+#define TME_DOT_GROUP                                                                              \
+    "ldmia %[c]!, {r2, r3, r4, r5}\n\t"                                                            \
+    "ldrd r0, lr, [%[p]], #8\n\t"                                                                  \
+    "sxtb16 r1, r0\n\t"                                                                            \
+    "sxtb16 r0, r0, ror #8\n\t"                                                                    \
+    "smlad %[a0], r2, r1, %[a0]\n\t"                                                               \
+    "smlad %[b0], r4, r1, %[b0]\n\t"                                                               \
+    "smlad %[a0], r3, r0, %[a0]\n\t"                                                               \
+    "smlad %[b0], r5, r0, %[b0]\n\t"                                                               \
+    "sxtb16 r1, lr\n\t"                                                                            \
+    "sxtb16 lr, lr, ror #8\n\t"                                                                    \
+    "smlad %[a1], r2, r1, %[a1]\n\t"                                                               \
+    "smlad %[b1], r4, r1, %[b1]\n\t"                                                               \
+    "smlad %[a1], r3, lr, %[a1]\n\t"                                                               \
+    "smlad %[b1], r5, lr, %[b1]\n\t"
+TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8, int32_t *acc) {
+    /* fixed registers: otherwise GCC moves the accumulators in and out of the asm every iteration;
+     * the loop stays in C (one asm statement with 13 register operands can exceed what GCC can
+     * find next to the caller's live values) */
+    register int32_t a0 __asm__("r8") = acc[0];
+    register int32_t a1 __asm__("r9") = acc[1];
+    register int32_t b0 __asm__("r10") = acc[2];
+    register int32_t b1 __asm__("r11") = acc[3];
+    register const uint32_t *c __asm__("r6") = col;
+    register const uint32_t *w __asm__("r12") = wp;
+    const uint32_t *const end = col + k8;
+    do {
+        __asm__(TME_DOT_GROUP TME_DOT_GROUP
+                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c] "+r"(c), [p] "+r"(w)
+                :
+                : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "memory");
+    } while (c != end);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = b0;
+    acc[3] = b1;
+}
+#else
+TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8, int32_t *acc) {
+    for (int32_t g = 0; g < k8 / 4; ++g, col += 4, wp += 2) {
+        for (int32_t j = 0; j < 2; ++j) {
+            const uint32_t we = tme_sxtb16(wp[j]), wo = tme_sxtb16_ror8(wp[j]);
+            acc[j] = tme_smlad(col[1], wo, tme_smlad(col[0], we, acc[j]));
+            acc[2 + j] = tme_smlad(col[3], wo, tme_smlad(col[2], we, acc[2 + j]));
+        }
+    }
+}
+#endif
+
+/* A residual ADD fused into the conv (the generator fuses when the conv output feeds only the ADD):
+ * the conv's int8 output y is computed exactly as alone, then z = ADD(y, skip) from the ADD's
+ * tables (eltwise_s8.c: t_conv[y] + t_skip[skip] requantized once). z may overwrite `skip`
+ * (element i is read before it is written). */
+typedef struct {
+    int32_t out_offset, act_min, act_max, rq_mode;
+} tme_conv_add_params_t;
+
+typedef struct {
+    const tme_conv_add_params_t *p;
+    const int32_t *t_conv, *t_skip; /* 256 entries each, indexed from -128 */
+    const tme_rq_t *rq;
+    const int8_t *skip;
+} tme_conv_add_t;
+
+/* Stores output `i` (conv output y, requantized): y itself, or ADD(y, skip[i]) when fused. */
+TME_INLINE void tme_conv_store(int8_t *out, int32_t i, int32_t y, const tme_conv_add_t *add) {
+    if (add == NULL) {
+        out[i] = (int8_t)y;
+        return;
+    }
+    const tme_conv_add_params_t *a = add->p;
+    const int32_t sum = add->t_conv[128 + y] + add->t_skip[128 + add->skip[i]];
+    out[i] = tme_rq_out(sum, add->rq, a->rq_mode, a->out_offset, a->act_min, a->act_max);
+}
+
+/* The parameters live in locals: every int8 store may alias them. `mode` and the clamp bounds are
+ * constants in the common instances below (the rest pass them at run time). */
+TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                     const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
+                                     uint32_t *scratch, int8_t *out, const int32_t mode,
+                                     const int32_t lo, const int32_t hi, const tme_conv_add_t *add) {
+    const int32_t n_pix = p->out_h * p->out_w;
+    const int32_t out_c = p->out_c, k8 = p->k8, zp = p->out_offset;
+    int8_t *stage = (int8_t *)(void *)(scratch + k8);
+    for (int32_t pix = 0; pix < n_pix; pix += 2) {
+        const int two = pix + 1 < n_pix;
+        tme_im2col_s8(p, in, pix, scratch, stage);
+        tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
+        const int32_t ia = pix * out_c;
+        const int32_t ib = ia + out_c;
+        const uint32_t *wp = wpk;
+        for (int32_t oc = 0; oc < out_c; oc += 2, wp += k8 / 2) {
+            int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+            tme_dot_2x2(scratch, wp, k8, acc);
+            tme_conv_store(out, ia + oc, tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi), add);
+            if (two) {
+                tme_conv_store(out, ib + oc, tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi), add);
+            }
+            if (oc + 1 < out_c) {
+                const tme_rq_t *q = rq + oc + 1;
+                tme_conv_store(out, ia + oc + 1, tme_rq_out(acc[1], q, mode, zp, lo, hi), add);
+                if (two) {
+                    tme_conv_store(out, ib + oc + 1, tme_rq_out(acc[3], q, mode, zp, lo, hi), add);
+                }
+            }
+        }
+    }
+}
+
+/* bias: bias' per channel, padded to an even count; scratch: 2 x k8 int16 (two patches), then k8
+ * staging bytes. */
+static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                          const uint32_t *wpk, const int32_t *bias,
+                                          const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
+    const int32_t lo = p->act_min, hi = p->act_max;
+    if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, 127, NULL);
+    } else if (p->rq_mode == TME_RQ_RELU) {
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, hi, NULL);
+    } else if (p->rq_mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* no activation */
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, NULL);
+    } else {
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, NULL);
+    }
+}
+
+/* The same with a residual ADD fused in (see tme_conv_add_t); `out` is the ADD's output. */
+static TME_UNUSED void tme_conv_im2col_add_s8(
+    const tme_conv_im2col_params_t *p, const int8_t *in, const uint32_t *wpk, const int32_t *bias,
+    const tme_rq_t *rq, uint32_t *scratch, const tme_conv_add_params_t *ap, const int32_t *t_conv,
+    const int32_t *t_skip, const tme_rq_t *add_rq, const int8_t *skip, int8_t *out) {
+    const tme_conv_add_t add = {ap, t_conv, t_skip, add_rq, skip};
+    const int32_t lo = p->act_min, hi = p->act_max;
+    if (p->rq_mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* the usual: no activation */
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, &add);
+    } else {
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, &add);
+    }
+}
