@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +25,7 @@ KERNEL_SOURCES = (
     "fc_enc_f32.c",
 )
 _PREFIX = "tme_"
+_KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
 _NEEDS = {
     "fc_enc_s8.c": ("fc_s8.c",),
     "fc_enc_f32.c": ("f32.c",),
@@ -41,7 +42,8 @@ _PER_LINE = {
 
 
 def kernel_source(name: str) -> str:
-    return resources.files("tinyml_exp.export.cgen").joinpath("kernels", name).read_text()
+    # beside this module (package data), read without importing the package that imports us
+    return (_KERNELS_DIR / name).read_text()
 
 
 def _f32_literal(v: float) -> str:
