@@ -53,40 +53,20 @@ def prune_2_4(kernel: np.ndarray) -> np.ndarray:
 
 def course_cnn(pattern: str) -> dict[str, bytes]:
     """{"float32": ..., "int8": ...} `.tflite` of the course CNN with the weight pattern."""
-    import tensorflow as tf
     import tf_keras as keras
 
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.layers.InputLayer((28, 28), batch_size=1),
-            keras.layers.Reshape((28, 28, 1)),
-            keras.layers.Conv2D(12, 3, activation="relu", bias_initializer="random_uniform"),
-            keras.layers.MaxPooling2D(2),
-            keras.layers.Flatten(),
-            keras.layers.Dense(10, bias_initializer="random_uniform"),
-        ]
-    )
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        kernel, bias = layer.get_weights()
+    from tests.profile_models import course_cnn_tflite
+
+    def apply(layer: object, kernel: np.ndarray) -> np.ndarray:
         if pattern == "cluster16":
-            kernel = cluster16(kernel)
-        elif pattern == "2:4" and isinstance(layer, keras.layers.Dense):
-            kernel = prune_2_4(kernel)
-        elif pattern == "prune50":  # prune_constant 50 %: the smaller half of each kernel zeroed
-            kernel = np.where(np.abs(kernel) >= np.median(np.abs(kernel)), kernel, 0.0).astype(kernel.dtype)
-        layer.set_weights([kernel, bias])
-    samples = np.random.default_rng(0).random((100, 1, 28, 28), dtype=np.float32)
-    converted = {"float32": tf.lite.TFLiteConverter.from_keras_model(model).convert()}
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([s] for s in samples)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    converted["int8"] = converter.convert()
-    return converted
+            return cluster16(kernel)
+        if pattern == "2:4" and isinstance(layer, keras.layers.Dense):
+            return prune_2_4(kernel)
+        if pattern == "prune50":  # prune_constant 50 %: the smaller half of each kernel zeroed
+            return np.where(np.abs(kernel) >= np.median(np.abs(kernel)), kernel, 0.0).astype(kernel.dtype)
+        return kernel
+
+    return course_cnn_tflite(kernel_pattern=apply)
 
 
 def measure(

@@ -6,6 +6,9 @@ import is needed; the TFLM interpreter runs them, so arena tests use a real runt
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from tests.tflite_builder import TfliteBuilder
@@ -106,10 +109,13 @@ def unsupported_model() -> bytes:
     return b.finish([keys], [out, hits])
 
 
-def course_cnn_tflite(representative_samples: int = 100) -> dict[str, bytes]:
+def course_cnn_tflite(
+    representative_samples: int = 100, kernel_pattern: Callable[[Any, np.ndarray], np.ndarray] | None = None
+) -> dict[str, bytes]:
     """The course CNN (Reshape → Conv2D 12@3×3 relu → MaxPool 2 → Flatten → Dense 10) with random
     weights, as float32 and full-integer int8 PTQ `.tflite` (batch 1, as the export stage does).
-    Figures other than accuracy do not depend on training."""
+    Figures other than accuracy do not depend on training. `kernel_pattern(layer, kernel)` may
+    rewrite each kernel first (e.g. clustered or pruned weights)."""
     import tensorflow as tf
     import tf_keras as keras
 
@@ -125,6 +131,10 @@ def course_cnn_tflite(representative_samples: int = 100) -> dict[str, bytes]:
             keras.layers.Dense(10, bias_initializer="random_uniform"),
         ]
     )
+    for layer in model.layers if kernel_pattern is not None else ():
+        if layer.weights:
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel_pattern(layer, kernel), bias])
     samples = np.random.default_rng(0).random((representative_samples, 1, 28, 28), dtype=np.float32)
     converted = {"float32": tf.lite.TFLiteConverter.from_keras_model(model).convert()}
     converter = tf.lite.TFLiteConverter.from_keras_model(model)

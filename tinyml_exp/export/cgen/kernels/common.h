@@ -22,6 +22,20 @@
 #define TME_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TME_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* Index of the lowest set bit of a non-zero word (the bitmask sparse kernels walk set bits). */
+TME_INLINE int32_t tme_ctz(uint32_t m) {
+#if defined(__GNUC__)
+    return __builtin_ctz(m);
+#else
+    int32_t n = 0;
+    while (!(m & 1u)) {
+        m >>= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
 TME_INLINE int32_t tme_clamp(int32_t v, int32_t lo, int32_t hi) {
     v = v < lo ? lo : v;
     return v > hi ? hi : v;

@@ -43,19 +43,6 @@ static TME_UNUSED void tme_fc_sparse24_f32(const tme_fc_f32_params_t *p, const f
 }
 
 /* Bitmask sparse, the layout of tme_fc_bitmask_s8 (fc_enc_s8.c, not pasted into float models). */
-TME_INLINE int32_t tme_ctz_f(uint32_t m) {
-#if defined(__GNUC__)
-    return __builtin_ctz(m);
-#else
-    int32_t n = 0;
-    while (!(m & 1u)) {
-        m >>= 1;
-        ++n;
-    }
-    return n;
-#endif
-}
-
 static TME_UNUSED void tme_fc_bitmask_f32(const tme_fc_f32_params_t *p, const float *in,
                                           const float *vals, const uint32_t *mask,
                                           const float *bias, float *out) {
@@ -65,7 +52,7 @@ static TME_UNUSED void tme_fc_bitmask_f32(const tme_fc_f32_params_t *p, const fl
         for (int32_t k = 0; k < words; ++k) {
             const float *x = in + 32 * k;
             for (uint32_t m = *mask++; m != 0u; m &= m - 1u) {
-                acc += x[tme_ctz_f(m)] * *vals++;
+                acc += x[tme_ctz(m)] * *vals++;
             }
         }
         out[oc] = tme_clampf(acc + (bias != NULL ? bias[oc] : 0.0f), p->act_min, p->act_max);

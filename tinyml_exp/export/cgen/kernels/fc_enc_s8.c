@@ -133,19 +133,6 @@ static TME_UNUSED void tme_fc_clustered_pairs_s8(const tme_fc_params_t *p, const
 
 /* Bitmask sparse (any zeros): per row ceil(in_n / 32) mask words, bit b of word k set when input
  * 32k + b has a non-zero weight; `vals` the non-zero weights in that order. One MAC per set bit. */
-TME_INLINE int32_t tme_ctz(uint32_t m) {
-#if defined(__GNUC__)
-    return __builtin_ctz(m);
-#else
-    int32_t n = 0;
-    while (!(m & 1u)) {
-        m >>= 1;
-        ++n;
-    }
-    return n;
-#endif
-}
-
 static TME_UNUSED void tme_fc_bitmask_s8(const tme_fc_params_t *p, const int8_t *in,
                                          const int8_t *vals, const uint32_t *mask,
                                          const int32_t *bias, const int32_t *mult,
