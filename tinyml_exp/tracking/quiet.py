@@ -16,7 +16,7 @@ import re
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 # absl / TSL: "I0000 00:00:1796169623.865129   24368 port.cc:153] ..."; TFLite's notes on stderr.
 NATIVE_LINE = re.compile(
@@ -33,6 +33,13 @@ def is_native_chatter(line: bytes) -> bool:
     return NATIVE_LINE.match(line) is not None
 
 
+def _write(out_fd: int, data: bytes) -> None:
+    # A terminal that went away must not stop the pump: a full, undrained pipe would block every
+    # writer of fd 2 (the run itself included), so the bytes are dropped instead.
+    with suppress(OSError):
+        os.write(out_fd, data)
+
+
 def _pump(read_fd: int, out_fd: int) -> None:
     """Copy complete lines from the pipe to the terminal, minus the native chatter."""
     pending = b""
@@ -43,9 +50,9 @@ def _pump(read_fd: int, out_fd: int) -> None:
         if b"\r" in pending:  # a progress bar redraws its line: show it now
             kept, pending = kept + pending, b""
         if kept:
-            os.write(out_fd, kept)
+            _write(out_fd, kept)
     if pending and not is_native_chatter(pending):
-        os.write(out_fd, pending)
+        _write(out_fd, pending)
     os.close(read_fd)
 
 
