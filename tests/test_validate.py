@@ -51,6 +51,11 @@ def refused(overrides: list[str]) -> str:
                 "90 training samples",
             ],
         ),
+        # architecture task × compression: fine-tuning uses the classifier's loss
+        (
+            ["architecture=fc_autoencoder", "dataset=synthetic_fc_autoencoder", "compression=qat"],
+            ["compression=qat", "architecture.task='autoencoder'", "compression=none, ptq_int8"],
+        ),
         # profile × target
         (
             ["profile.backend=tflm_cmsis_nn", "target=esp32_s3_devkitc"],

@@ -48,6 +48,7 @@ def validate(cfg: DictConfig, options: Options) -> None:
     options.compression.validate()
     _check_representative_samples(cfg, options.compression)
     _check_fine_tune_steps(cfg, options.compression)
+    _check_task(options.architecture, options.compression)
     if cfg.profile.enabled:
         _check_profile(cfg.profile, options.target)
     _check_firmware(cfg.firmware, options.target)
@@ -133,6 +134,17 @@ def fine_tune_steps_problem(compression: Any, train_samples: int, batch_size: in
         f"({train_samples} training samples, train.batch_size={batch_size}) gives {total} "
         "(raise compression.epochs or dataset.train_limit, or lower train.batch_size)"
     )
+
+
+def _check_task(architecture: Any, compression: CompressionMethod) -> None:
+    """Fine-tuning methods (QAT, pruning, clustering) train with the classifier's loss: a regression
+    or autoencoder network takes post-training quantization only (for now)."""
+    task = getattr(architecture, "task", "classification")
+    if task != "classification" and callable(getattr(compression, "phases", None)):
+        raise ConfigError(
+            f"compression={compression.name} fine-tunes with a classification loss, but "
+            f"architecture.task={task!r}; use compression=none, ptq_int8, ptq_dynamic or ptq_float16"
+        )
 
 
 def _check_fine_tune_steps(cfg: DictConfig, compression: CompressionMethod) -> None:
