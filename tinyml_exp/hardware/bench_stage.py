@@ -105,13 +105,9 @@ def benchmark(
     csv_path = write_csv(
         out_dir / "benchmark" / f"{firmware.model_name}_device_samples.csv", run, summary, labels
     )
+    metrics, tags = dict(summary.metrics), {**tags, **summary.tags}
     result = BenchmarkResult(
-        summary,
-        run,
-        csv_path,
-        metrics=dict(summary.metrics),
-        tags={**tags, **summary.tags},
-        artifacts=[("benchmark", csv_path)],
+        summary, run, csv_path, metrics=metrics, tags=tags, artifacts=[("benchmark", csv_path)]
     )
     _report(summary, unit, settings.clock_hz)
     if isinstance(run.error, KeyboardInterrupt):
@@ -122,9 +118,39 @@ def benchmark(
             f"(their results are logged): {run.error}",
             partial=result,
         ) from run.error
+    if cfg.benchmark.cycle_model and target.core == "cortex-m4":
+        _add_cycle_model(result, target, firmware, inputs[0], in_spec.dtype, out_dir)
     if settings.layers:
         _add_layers(result, cfg, settings, target, firmware, tflite, inputs, out_dir, profile)
     return result
+
+
+def _add_cycle_model(
+    result: BenchmarkResult,
+    target: Target,
+    firmware: FirmwareResult,
+    sample: bytes,
+    dtype: Any,
+    out_dir: Path,
+) -> None:
+    """Modelled Cortex-M4 cycles of one inference beside the device's count (QEMU counts
+    instructions; a board's cycles include load, branch and flash wait-state costs)."""
+    import numpy as np
+
+    from tinyml_exp.export.cgen.cycle_model import cycle_metrics, cycle_model_missing
+
+    assert firmware.cgen is not None
+    missing = cycle_model_missing()
+    if missing is not None:
+        result.tags["cycles.modelled_skipped"] = missing
+        return
+    work = out_dir / "benchmark" / "cycle_model"
+    x = np.frombuffer(sample, dtype=dtype)
+    metrics = cycle_metrics(
+        firmware.cgen.model_c.parent, x, work, firmware.cgen.macs, target.flash_wait_states
+    )
+    result.metrics.update(metrics)
+    result.tags["cycles.modelled_flash_wait_states"] = str(target.flash_wait_states or 0)
 
 
 def _add_layers(

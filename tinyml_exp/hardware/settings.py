@@ -59,6 +59,10 @@ class BenchmarkConfig:
     # counts above stay the default build's) and a few samples report per-layer counts
     # (metrics layer/<index>_<op>/<unit>, a table and a plot; tinyml_exp/hardware/layers.py).
     layers: bool = False
+    # Cortex-M4 cycles, not only instructions: the cycle model (export/cgen/cycle_model.py, the
+    # `cycles` extra) runs one sample of the same generated C with the target's flash wait states
+    # (metrics cycles/modelled*); skipped with a tag where unicorn / capstone are missing.
+    cycle_model: bool = True
 
 
 def firmware_wanted(firmware: Any, target: Target) -> bool:
