@@ -218,9 +218,23 @@ class Tracker:
 
     def log_datasets(self, data: DatasetSplits, source_path: str | None) -> None:
         """The run's splits as MLflow dataset inputs (contexts train / validation / test)."""
+        import time
+
+        from mlflow.exceptions import MlflowException
+
         from tinyml_exp.tracking.inputs import dataset_inputs
 
-        self._client.log_inputs(self.run_id, datasets=dataset_inputs(data, source_path))
+        inputs = dataset_inputs(data, source_path)
+        # Parallel sweep jobs log the same dataset: the store creates its row once, and a job that
+        # loses that race gets a UNIQUE-constraint error. The row exists then, so a retry links it.
+        for attempt in range(3):
+            try:
+                self._client.log_inputs(self.run_id, datasets=inputs)
+                return
+            except MlflowException as e:
+                if "UNIQUE constraint" not in str(e) or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def set_description(self, text: str) -> None:
         """The run page's description (MLflow's `mlflow.note.content` tag)."""
