@@ -139,8 +139,7 @@ def _add_cycle_model(
 
     from tinyml_exp.export.cgen.cycle_model import cycle_metrics, cycle_model_missing
 
-    assert firmware.cgen is not None
-    missing = cycle_model_missing()
+    missing = "the firmware has no generated C to model" if firmware.cgen is None else cycle_model_missing()
     if missing is not None:
         result.tags["cycles.modelled_skipped"] = missing
         return
