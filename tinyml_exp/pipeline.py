@@ -184,7 +184,7 @@ def _evaluate(run: RunState) -> StageResult:
 
         export = run.results["export"]
         backends = evaluation_backends(run.cfg.evaluate, export.recipe).backends
-        return evaluate_file(export, run.data, backends)
+        return evaluate_file(export, run.data, backends, run.cfg.evaluate.tflm_samples)
     compressed = run.results["compress"]
     chosen = evaluation_backends(run.cfg.evaluate, compressed.recipe)
     tflite = run.results["export"].tflite

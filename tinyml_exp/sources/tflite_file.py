@@ -112,8 +112,11 @@ def data_mismatch(model: bytes, data: DatasetSplits) -> str | None:
     return None
 
 
-def evaluate_file(export: Any, data: DatasetSplits, backends: tuple[str, ...]) -> StageResult:
-    """Accuracy, loss and agreement on the interpreters when the data fits; else nothing, tagged."""
+def evaluate_file(
+    export: Any, data: DatasetSplits, backends: tuple[str, ...], tflm_samples: int | None = None
+) -> StageResult:
+    """Accuracy, loss and agreement on the interpreters when the data fits; else nothing, tagged.
+    TFLM runs on the first `tflm_samples` test images (`evaluate.tflm_samples`), as for any run."""
     from tinyml_exp.evaluate import evaluate
     from tinyml_exp.results import StageResult
     from tinyml_exp.tflite_graph import read_graph
@@ -123,7 +126,7 @@ def evaluate_file(export: Any, data: DatasetSplits, backends: tuple[str, ...]) -
         return StageResult(tags={"evaluate.skipped": mismatch})
     graph = read_graph(export.tflite)
     ends_in_softmax = bool(graph.operators) and graph.operators[-1].opcode == "SOFTMAX"
-    return evaluate(None, export.tflite, data, not ends_in_softmax, backends)
+    return evaluate(None, export.tflite, data, not ends_in_softmax, backends, tflm_samples)
 
 
 def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
