@@ -22,8 +22,9 @@ from tinyml_exp.errors import TinymlExpError
 
 log = logging.getLogger("tinyml_exp")
 
-# What a sweeper gets for a job that failed or does not fit when sweep.require_fit is set.
-_WORST = {"maximize": float("-1e12"), "minimize": float("1e12")}
+# What a sweeper gets for a job that failed or does not fit when sweep.require_fit is set
+# (tinyml_exp/study.py reads it back as "infeasible").
+WORST_OBJECTIVE = {"maximize": float("-1e12"), "minimize": float("1e12")}
 
 
 def objective_values(cfg: DictConfig, metrics: dict[str, float], fits: bool) -> float | list[float]:
@@ -32,7 +33,7 @@ def objective_values(cfg: DictConfig, metrics: dict[str, float], fits: bool) -> 
     for name, direction in cfg.sweep.objectives.items():
         value = metrics.get(name)
         if value is None or (cfg.sweep.require_fit and not fits):
-            value = _WORST[direction]
+            value = WORST_OBJECTIVE[direction]
         values.append(float(value))
     return values[0] if len(values) == 1 else values
 
