@@ -143,11 +143,25 @@ def test_bad_storage_sampler_and_second_owner_are_one_clear_error(tmp_path: Path
     tpe_with_nsga2_args = OmegaConf.create({"_target_": "optuna.samplers.TPESampler", "population_size": 8})
     with pytest.raises(ConfigError, match=r"hydra.sweeper.sampler: .*'population_size'"):
         make_sampler(tpe_with_nsga2_args)
+
     owner = own_study(tmp_path / "s.journal")
     with pytest.raises(ConfigError, match=f"is being run by pid {os.getpid()}"):
         own_study(tmp_path / "s.journal")
     owner.close()
     own_study(tmp_path / "s.journal").close()  # free again once its holder let go
+
+
+def test_a_resumed_seeded_sampler_does_not_propose_the_first_trials_again() -> None:
+    from omegaconf import OmegaConf
+    from optuna.distributions import IntDistribution
+
+    from tinyml_exp.study import make_sampler
+
+    seeded = OmegaConf.create({"_target_": "optuna.samplers.RandomSampler", "seed": 3})
+    x = IntDistribution(0, 10**9)
+    draw = lambda sampler: sampler.sample_independent(None, None, "x", x)  # noqa: E731
+    assert draw(make_sampler(seeded)) == draw(make_sampler(seeded))  # deterministic
+    assert draw(make_sampler(seeded, trials_before=4)) != draw(make_sampler(seeded))
 
 
 @pytest.mark.slow  # ≈ 10 s of CPU: the sweep's MLflow parent run is opened before the sweeper starts
@@ -224,8 +238,10 @@ def test_search_hil_killed_half_way_resumes_without_redoing_trials(tmp_path: Pat
 
     done = run_app(args, tmp_path, timeout=900)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    after = {t.number: t.values for t in completed_trials(journal)}
+    trials = completed_trials(journal)
+    after = {t.number: t.values for t in trials}
     assert len(after) == 3 and all(after[n] == before[n] for n in before)
+    assert len(after[min(after)]) == 4  # the experiment's four measured objectives, no default one
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("search_hil").experiment_id])
     parents = sorted(
@@ -235,3 +251,15 @@ def test_search_hil_killed_half_way_resumes_without_redoing_trials(tmp_path: Pat
     assert len(resumed) == 3 - len(before) and {r.info.status for r in resumed} == {"FINISHED"}
     assert all("cycles/median" in r.data.metrics and "accuracy/device" in r.data.metrics for r in resumed)
     assert "front:" in (tmp_path / "sweep" / "optimization_results.yaml").read_text()
+
+
+def test_an_experiments_objectives_replace_the_default() -> None:
+    from tests.helpers import compose_config
+    from tinyml_exp.config import DEFAULT_OBJECTIVES, sweep_objectives
+
+    hil = compose_config(["experiment=search_hil"], with_hydra=True)
+    assert list(sweep_objectives(hil.sweep)) == [
+        "accuracy/device", "cycles/median", "flash/firmware_bytes", "ram/firmware_bytes",
+    ]  # fmt: skip
+    assert hil.hydra.sweeper._target_.endswith("OptunaJournalSweeper")
+    assert sweep_objectives(compose_config([]).sweep) == DEFAULT_OBJECTIVES

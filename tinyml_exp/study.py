@@ -29,6 +29,7 @@ from typing import IO, Any
 from omegaconf import DictConfig, OmegaConf
 
 from tinyml_exp.cli.main import WORST_OBJECTIVE
+from tinyml_exp.config import sweep_objectives
 from tinyml_exp.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ def own_study(path: Path) -> IO[str]:
     return handle
 
 
-def open_study(path: Path, name: str, directions: list[str], sampler: Any) -> Any:
+def open_study(path: Path, name: str, directions: list[str], sampler: Any = None) -> Any:
     """The study `name` in the journal `path` (created, or loaded with its trials), with trials a
     dead process left RUNNING marked FAIL (user attribute `interrupted`) and queued again."""
     import optuna
@@ -139,6 +140,7 @@ def open_study(path: Path, name: str, directions: list[str], sampler: Any) -> An
     from optuna.trial import TrialState
 
     storage = JournalStorage(JournalFileBackend(str(path)))
+    sampler = sampler or optuna.samplers.RandomSampler()  # a placeholder until the caller sets its own
     study = optuna.create_study(
         storage=storage, study_name=name, directions=directions, sampler=sampler, load_if_exists=True
     )
@@ -168,15 +170,17 @@ def next_job_number(study: Any) -> int:
 
 def directions_of(config: DictConfig) -> list[str]:
     """The objectives' directions, in the order `sweep.objectives` lists them."""
-    objectives = config.sweep.objectives
+    objectives = sweep_objectives(config.sweep)
     for metric, direction in objectives.items():
         if direction not in WORST_OBJECTIVE:
             raise ConfigError(f"sweep.objectives.{metric}={direction!r}: expected maximize or minimize")
     return list(objectives.values())
 
 
-def make_sampler(sampler: DictConfig | None) -> Any:
-    """The configured sampler (`_target_` + its arguments), told about infeasible trials where it can be."""
+def make_sampler(sampler: DictConfig | None, trials_before: int = 0) -> Any:
+    """The configured sampler (`_target_` + its arguments), told about infeasible trials where it
+    can be. A seed is offset by the trials the study already has: a resumed study restarted with
+    the same seed would propose the parameters of its first trials again."""
     from hydra.utils import get_class
 
     if not sampler:
@@ -190,6 +194,8 @@ def make_sampler(sampler: DictConfig | None) -> Any:
         cls = get_class(str(target))
     except Exception as e:
         raise ConfigError(f"hydra.sweeper.sampler._target_={target!r}: {e}") from e
+    if kwargs.get("seed") is not None:
+        kwargs["seed"] = int(kwargs["seed"]) + trials_before
     if "constraints_func" in inspect.signature(cls).parameters:
         kwargs.setdefault("constraints_func", fit_constraint)
     try:
@@ -261,7 +267,8 @@ def sweep(
     path = journal_path(settings.storage, str(config.hydra.sweep.dir))
     owner = own_study(path)
     try:
-        study = open_study(path, settings.study_name, directions, make_sampler(settings.sampler))
+        study = open_study(path, settings.study_name, directions)
+        study.sampler = make_sampler(settings.sampler, len(study.trials)) or study.sampler
         log.info(
             "study %s in %s: %d of %d trials done (after a crash, the same command with "
             "hydra.sweeper.storage=%s resumes it)",
@@ -270,7 +277,7 @@ def sweep(
         run_trials(study, space, settings.n_trials, max(1, settings.n_jobs), launch, directions)
         front = write_front(
             study,
-            list(config.sweep.objectives),
+            list(sweep_objectives(config.sweep)),
             Path(str(config.hydra.sweep.dir)) / "optimization_results.yaml",
         )
         log.info(
