@@ -133,7 +133,7 @@ def test_models_that_do_not_fit_never_reach_the_front(tmp_path: Path) -> None:
 def test_bad_storage_sampler_and_second_owner_are_one_clear_error(tmp_path: Path) -> None:
     from omegaconf import OmegaConf
 
-    from tinyml_exp.study import journal_path, make_sampler, own_study
+    from tinyml_exp.study import journal_path, make_sampler, open_study, own_study
 
     with pytest.raises(ConfigError, match=r"hydra.sweeper.storage='/no/such/dir/s.journal': directory /no/such/dir does not exist"):  # fmt: skip
         journal_path("/no/such/dir/s.journal", tmp_path)
@@ -149,6 +149,9 @@ def test_bad_storage_sampler_and_second_owner_are_one_clear_error(tmp_path: Path
         own_study(tmp_path / "s.journal")
     owner.close()
     own_study(tmp_path / "s.journal").close()  # free again once its holder let go
+    open_tiny(tmp_path / "s.journal")
+    with pytest.raises(ConfigError, match=r"optimizes \['minimize', 'maximize'\], sweep.objectives asks for \['maximize'\]"):  # fmt: skip
+        open_study(tmp_path / "s.journal", "tiny", ["maximize"])
 
 
 def test_a_resumed_seeded_sampler_does_not_propose_the_first_trials_again() -> None:

@@ -21,6 +21,7 @@ import fcntl
 import inspect
 import logging
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,6 +183,7 @@ def make_sampler(sampler: DictConfig | None, trials_before: int = 0) -> Any:
     can be. A seed is offset by the trials the study already has: a resumed study restarted with
     the same seed would propose the parameters of its first trials again."""
     from hydra.utils import get_class
+    from optuna.exceptions import ExperimentalWarning
 
     if not sampler:
         return None
@@ -199,7 +201,9 @@ def make_sampler(sampler: DictConfig | None, trials_before: int = 0) -> Any:
     if "constraints_func" in inspect.signature(cls).parameters:
         kwargs.setdefault("constraints_func", fit_constraint)
     try:
-        return cls(**kwargs)
+        with warnings.catch_warnings():  # constraints_func is "experimental" in Optuna 4.9; chosen knowingly
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            return cls(**kwargs)
     except TypeError as e:  # an argument the class does not take
         raise ConfigError(
             f"hydra.sweeper.sampler: {e}; see the class's arguments in Optuna's reference"
