@@ -63,6 +63,8 @@ fi
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python dependencies into $VENV (first time: a few minutes, ~3 GB)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
+  # The scale extra's old sweeper pins optuna < 3; ours (hydra/sweeper=tinyml_optuna) needs 4.9.
+  "$VENV/bin/python" -m pip uninstall -q -y hydra-optuna-sweeper 2>/dev/null || true
   "$VENV/bin/python" -m pip install -q -e ".[dev,scale,cycles]"
   touch "$stamp"
 fi

@@ -97,7 +97,9 @@ def app_command(*args: str) -> list[str]:
 
 
 def app_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO), **(extra or {})}
+    """This checkout first on the path; a PYTHONPATH the tests run with stays after it."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, "PYTHONPATH": path, **(extra or {})}
 
 
 def run_app(

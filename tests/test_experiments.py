@@ -18,6 +18,8 @@ CUT_DOWN = {
     "seed_exercise6": ["compression=none,ptq_int8,pqat"],
     "targets": ["target=b_l475e_iot01a,pico_rp2040"],
     "search": ["hydra.sweeper.n_trials=2", "compression=choice(none,ptq_int8)"],
+    # end to end (on the emulated board, killed and resumed) in tests/test_study.py
+    "search_hil": None,
     # FAST's dataset=synthetic is put back to the data of each architecture's input shape
     "mlperf_tiny": [
         "architecture=ds_cnn,fc_autoencoder",
@@ -68,6 +70,8 @@ def test_seed_exercise6_sweeps_every_compression_option() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_end_to_end(experiment: str, tmp_path: Path) -> None:
+    if CUT_DOWN[experiment] is None:
+        pytest.skip(f"{experiment} runs end to end in its own test (see CUT_DOWN)")
     args = [
         "-m",
         f"experiment={experiment}",

@@ -20,6 +20,7 @@ from tests.helpers import REPO, require_commands
 # What a wheel is built from (the rest of the checkout is tests, benchmarks and scripts).
 SOURCES = (
     "tinyml_exp",
+    "hydra_plugins",
     "conf",
     "firmware",
     "setup.py",
@@ -88,6 +89,8 @@ def test_wheel_installs_and_runs_from_an_empty_directory(tmp_path: Path) -> None
     wheel, bin_dir = install_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     assert "tinyml_exp/conf/config.yaml" in names and "tinyml_exp/firmware/core/tme_port.h" in names
+    assert "hydra_plugins/tinyml_exp_sweeper/optuna_journal.py" in names  # hydra/sweeper=tinyml_optuna
+    assert not any(n.startswith("hydra_plugins/__init__") for n in names)  # a namespace other plugins share
     env = clean_env()
 
     run_dir = tmp_path / "run"

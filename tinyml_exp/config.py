@@ -131,12 +131,22 @@ class CacheConfig:
     dir: str = ".cache/tinyml_exp"
 
 
+DEFAULT_OBJECTIVES = {"accuracy/tflite": "maximize"}  # sweep.objectives: null
+
+
+def sweep_objectives(sweep: Any) -> dict[str, str]:
+    """`sweep.objectives` (metric -> direction, in order), or the default when it is null."""
+    return dict(sweep.objectives or DEFAULT_OBJECTIVES)
+
+
 @dataclass
 class SweepConfig:
     # Skip a job whose identical config already has a FINISHED run in the experiment.
     resume: bool = False
-    # Values a job returns to the sweeper, in order: metric name -> "maximize" | "minimize".
-    objectives: dict[str, str] = field(default_factory=lambda: {"accuracy/tflite": "maximize"})
+    # Values a job returns to the sweeper, in order: metric name -> "maximize" | "minimize";
+    # null: DEFAULT_OBJECTIVES. Null rather than a default dict, which an experiment's dict would be
+    # merged into (keeping accuracy/tflite as an extra first objective) instead of replacing.
+    objectives: dict[str, str] | None = None
     # A model that does not fit the target scores the worst value on every objective.
     require_fit: bool = False
 

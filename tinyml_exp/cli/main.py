@@ -17,22 +17,23 @@ from omegaconf import DictConfig
 
 from tinyml_exp import interrupt
 from tinyml_exp.cli.project_dir import use_project_config_dir, without_config_dir
-from tinyml_exp.config import compose, config_dir, option_names, search_path, store_schemas
+from tinyml_exp.config import compose, config_dir, option_names, search_path, store_schemas, sweep_objectives
 from tinyml_exp.errors import TinymlExpError
 
 log = logging.getLogger("tinyml_exp")
 
-# What a sweeper gets for a job that failed or does not fit when sweep.require_fit is set.
-_WORST = {"maximize": float("-1e12"), "minimize": float("1e12")}
+# What a sweeper gets for a job that failed or does not fit when sweep.require_fit is set
+# (tinyml_exp/study.py reads it back as "infeasible").
+WORST_OBJECTIVE = {"maximize": float("-1e12"), "minimize": float("1e12")}
 
 
 def objective_values(cfg: DictConfig, metrics: dict[str, float], fits: bool) -> float | list[float]:
     """The values `sweep.objectives` names, in order (a float when there is one objective)."""
     values = []
-    for name, direction in cfg.sweep.objectives.items():
+    for name, direction in sweep_objectives(cfg.sweep).items():
         value = metrics.get(name)
         if value is None or (cfg.sweep.require_fit and not fits):
-            value = _WORST[direction]
+            value = WORST_OBJECTIVE[direction]
         values.append(float(value))
     return values[0] if len(values) == 1 else values
 
