@@ -21,6 +21,19 @@ def scratch_bytes(taps: int, value_bytes: int) -> int:
     return 4 * taps + 4 * ((taps + 1) // 2) + (value_bytes * taps + 3) // 4 * 4
 
 
+# Cost model of the float kernels (course CNN, Cortex-M4 under QEMU): the dense conv ~4 instructions
+# per MAC, the encoded one ~5.6 per listed (non-zero) tap, so it is no slower up to ~70 % non-zero.
+F32_DENSE_PER_MAC, F32_ENCODED_PER_TAP = 4.0, 5.6
+
+
+def float_conv_slower(w: np.ndarray) -> str:
+    """Why the dense float conv is faster than an encoded one for these weights, or ""."""
+    nonzero = np.count_nonzero(w) / w.size
+    if nonzero * F32_ENCODED_PER_TAP <= F32_DENSE_PER_MAC:
+        return ""
+    return f"the dense float kernel is faster at {nonzero:.0%} non-zero (cost model: <= 70 %)"
+
+
 def choose_conv(ctx: LowerContext, op: Operator, w: np.ndarray, depthwise: bool, k_hw: tuple[int, int],
                 slower_than_dense: str = "", record: bool = True) -> encodings.Choice:  # fmt: skip
     """The layer's encoding (recorded). `slower_than_dense`: why the dense kernel is faster, which

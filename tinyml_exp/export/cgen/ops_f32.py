@@ -69,8 +69,9 @@ def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> Step:
     ops = (op.index,) + ((pool.index,) if pool is not None else ())
     label = op.opcode + ("+MAX_POOL_2D" if pool is not None else "")
     macs = out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c)
-    if ctx.weights != "dense":  # the dense float conv is the generic loop: encoded is never slower
-        choice = ops_conv_enc.choose_conv(ctx, op, w.data, depthwise, (k_h, k_w))
+    if ctx.weights != "dense":
+        slower = ops_conv_enc.float_conv_slower(w.data)
+        choice = ops_conv_enc.choose_conv(ctx, op, w.data, depthwise, (k_h, k_w), slower)
         if choice.encoding != "dense":
             return ops_conv_enc.conv_step_f32(ctx, op, choice, w.data, params, args, ops, label, macs)
     return Step("tme_conv_f32", "f32.c", ops, label, args, (x.index,), final.index, macs=macs)

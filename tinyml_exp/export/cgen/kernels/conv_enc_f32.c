@@ -31,14 +31,77 @@ TME_INLINE float tme_enc_acc_f32(const tme_taps_geom_t *g, const tme_taps_t *tl,
     return acc;
 }
 
+/* The sums of the 2 x 2 conv pixels as tme_enc_quad_s8 (each pixel's taps in order from 0). */
+static TME_UNUSED void tme_enc_quad_f32(const tme_conv_enc_f32_params_t *p, const tme_taps_geom_t *g,
+                                        const tme_taps_t *tl, const float *val, const float *in,
+                                        int32_t oy, int32_t ox, float *acc) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    if (!tme_window_inside(g, iy0, ix0) ||
+        !tme_window_inside(g, iy0 + p->stride_h, ix0 + p->stride_w)) {
+        for (int32_t j = 0; j < 4; ++j) {
+            acc[j] = tme_enc_acc_f32(g, tl, val, in, iy0 + (j >> 1) * p->stride_h,
+                                     ix0 + (j & 1) * p->stride_w);
+        }
+        return;
+    }
+    const int32_t dx = p->stride_w * p->in_c, dy = p->stride_h * p->in_w * p->in_c;
+    const float *b = in + (iy0 * p->in_w + ix0) * p->in_c;
+    const int32_t *off = tl->off;
+    TME_IN_REGISTER(b); /* else GCC re-adds the arena's address and the offset for every tap */
+    TME_IN_REGISTER(off);
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    for (int32_t k = 0; k < tl->n; ++k) {
+        const float *q = b + off[k];
+        const float v = val[k];
+        a0 += q[0] * v;
+        a1 += q[dx] * v;
+        a2 += q[dy] * v;
+        a3 += q[dy + dx] * v;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* Every (pooled) output of channel oc, in the blocks of tme_conv_enc_channel_s8. The max over a
+ * pool window takes the pixels in the dense kernel's order. */
 static TME_UNUSED void tme_conv_enc_channel_f32(const tme_conv_enc_f32_params_t *p,
-                                               const tme_taps_geom_t *g,
-                                     const tme_taps_t *tl, const float *val, const float *in,
-                                     float bias, int32_t oc, float *out) {
+                                                const tme_taps_geom_t *g, const tme_taps_t *tl,
+                                                const float *val, const float *in, float bias,
+                                                int32_t oc, float *out) {
+    const int32_t out_c = p->out_c, out_w = p->out_w;
     const int32_t pooled_h = p->out_h / p->pool_h, pooled_w = p->out_w / p->pool_w;
-    float *o = out + oc;
+    const float lo = p->act_min, hi = p->act_max;
+    float acc[4];
+    if (p->pool_h == 2 && p->pool_w == 2) {
+        for (int32_t py = 0; py < pooled_h; ++py) {
+            for (int32_t px = 0; px < pooled_w; ++px) {
+                tme_enc_quad_f32(p, g, tl, val, in, 2 * py, 2 * px, acc);
+                float best = acc[0] + bias;
+                for (int32_t j = 1; j < 4; ++j) {
+                    const float v = acc[j] + bias;
+                    best = v > best ? v : best;
+                }
+                out[(py * pooled_w + px) * out_c + oc] = tme_clampf(best, lo, hi);
+            }
+        }
+        return;
+    }
+    const int32_t quads = p->pool_h == 1 && p->pool_w == 1;
+    const int32_t qh = quads ? p->out_h / 2 * 2 : 0, qw = quads ? out_w / 2 * 2 : 0;
+    for (int32_t oy = 0; oy < qh; oy += 2) {
+        for (int32_t ox = 0; ox < qw; ox += 2) {
+            tme_enc_quad_f32(p, g, tl, val, in, oy, ox, acc);
+            float *o = out + (oy * out_w + ox) * out_c + oc;
+            o[0] = tme_clampf(acc[0] + bias, lo, hi);
+            o[out_c] = tme_clampf(acc[1] + bias, lo, hi);
+            o[out_w * out_c] = tme_clampf(acc[2] + bias, lo, hi);
+            o[(out_w + 1) * out_c] = tme_clampf(acc[3] + bias, lo, hi);
+        }
+    }
     for (int32_t py = 0; py < pooled_h; ++py) {
-        for (int32_t px = 0; px < pooled_w; ++px) {
+        for (int32_t px = py < qh ? qw : 0; px < pooled_w; ++px) {
             float best = 0.0f;
             for (int32_t dy = 0; dy < p->pool_h; ++dy) {
                 const int32_t iy0 = (py * p->pool_h + dy) * p->stride_h - p->pad_h;
@@ -48,8 +111,7 @@ static TME_UNUSED void tme_conv_enc_channel_f32(const tme_conv_enc_f32_params_t 
                     best = (dy == 0 && dx == 0) || v > best ? v : best;
                 }
             }
-            *o = tme_clampf(best, p->act_min, p->act_max);
-            o += p->out_c;
+            out[(py * pooled_w + px) * out_c + oc] = tme_clampf(best, lo, hi);
         }
     }
 }

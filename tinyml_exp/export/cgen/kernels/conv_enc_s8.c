@@ -80,6 +80,12 @@ static TME_UNUSED int32_t tme_taps_sparse_clustered_s8(const tme_taps_geom_t *g,
     return n;
 }
 
+#if defined(__GNUC__)
+#define TME_IN_REGISTER(v) __asm__("" : "+r"(v))
+#else
+#define TME_IN_REGISTER(v) (void)0
+#endif
+
 /* 1 when the window at (iy0, ix0) has every tap inside the input. */
 TME_INLINE int tme_window_inside(const tme_taps_geom_t *g, int32_t iy0, int32_t ix0) {
     return iy0 >= 0 && ix0 >= 0 && iy0 + (g->k_h - 1) * g->dil_h < g->in_h &&
@@ -119,32 +125,94 @@ TME_INLINE tme_taps_geom_t tme_taps_geom(const tme_conv_enc_params_t *p) {
 }
 
 /* Every (pooled) output of channel oc from its tap list. */
+/* The raw accumulators of the 2 x 2 conv pixels (oy, ox) (oy, ox + 1) (oy + 1, ox) (oy + 1, ox + 1)
+ * into acc[0..3]. When all four windows lie inside, each listed tap (offset, weight) is loaded
+ * once for its four MACs; else pixel by pixel. `init` = in_offset * sum(w). */
+static TME_UNUSED void tme_enc_quad_s8(const tme_conv_enc_params_t *p, const tme_taps_geom_t *g,
+                                       const tme_taps_t *tl, const int8_t *val, int32_t init,
+                                       const int8_t *in, int32_t oy, int32_t ox, int32_t *acc) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_h, ix0 = ox * p->stride_w - p->pad_w;
+    if (!tme_window_inside(g, iy0, ix0) ||
+        !tme_window_inside(g, iy0 + p->stride_h, ix0 + p->stride_w)) {
+        for (int32_t j = 0; j < 4; ++j) {
+            acc[j] = tme_enc_acc_s8(g, tl, val, init, p->in_offset, in, iy0 + (j >> 1) * p->stride_h,
+                                    ix0 + (j & 1) * p->stride_w);
+        }
+        return;
+    }
+    const int32_t dx = p->stride_w * p->in_c, dy = p->stride_h * p->in_w * p->in_c;
+    const int8_t *b = in + (iy0 * p->in_w + ix0) * p->in_c;
+    const int32_t *off = tl->off;
+    TME_IN_REGISTER(b); /* else GCC re-adds the arena's address and the offset for every tap */
+    TME_IN_REGISTER(off);
+    int32_t a0 = init, a1 = init, a2 = init, a3 = init;
+    for (int32_t k = 0; k < tl->n; ++k) {
+        const int8_t *q = b + off[k];
+        const int32_t v = val[k];
+        a0 += q[0] * v;
+        a1 += q[dx] * v;
+        a2 += q[dy] * v;
+        a3 += q[dy + dx] * v;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+TME_INLINE int8_t tme_enc_out_s8(const tme_conv_enc_params_t *p, int32_t acc, int32_t mult,
+                                 int32_t shift) {
+    return (int8_t)tme_clamp(tme_mbqm(acc, mult, shift) + p->out_offset, p->act_min, p->act_max);
+}
+
+/* Every (pooled) output of channel oc from its tap list: 2 x 2 blocks of conv pixels (a 2 x 2
+ * max-pool window, or four outputs), the pixels outside whole blocks and other pools one by one. */
 static TME_UNUSED void tme_conv_enc_channel_s8(const tme_conv_enc_params_t *p,
-                                               const tme_taps_geom_t *g,
-                                    const tme_taps_t *tl, const int8_t *val, const int8_t *in,
-                                    int32_t bias, int32_t mult, int32_t shift, int32_t oc,
-                                    int8_t *out) {
+                                               const tme_taps_geom_t *g, const tme_taps_t *tl,
+                                               const int8_t *val, const int8_t *in, int32_t bias,
+                                               int32_t mult, int32_t shift, int32_t oc,
+                                               int8_t *out) {
     int32_t wsum = 0;
     for (int32_t k = 0; k < tl->n; ++k) {
         wsum += val[k];
     }
-    const int32_t wsum_off = wsum * p->in_offset;
+    const int32_t init = wsum * p->in_offset, out_c = p->out_c, out_w = p->out_w;
     const int32_t pooled_h = p->out_h / p->pool_h, pooled_w = p->out_w / p->pool_w;
-    int8_t *o = out + oc;
+    int32_t acc[4];
+    if (p->pool_h == 2 && p->pool_w == 2) {
+        for (int32_t py = 0; py < pooled_h; ++py) {
+            for (int32_t px = 0; px < pooled_w; ++px) {
+                tme_enc_quad_s8(p, g, tl, val, init, in, 2 * py, 2 * px, acc);
+                const int32_t best = TME_MAX(TME_MAX(acc[0], acc[1]), TME_MAX(acc[2], acc[3]));
+                out[(py * pooled_w + px) * out_c + oc] = tme_enc_out_s8(p, best + bias, mult, shift);
+            }
+        }
+        return;
+    }
+    const int32_t quads = p->pool_h == 1 && p->pool_w == 1;
+    const int32_t qh = quads ? p->out_h / 2 * 2 : 0, qw = quads ? out_w / 2 * 2 : 0;
+    for (int32_t oy = 0; oy < qh; oy += 2) {
+        for (int32_t ox = 0; ox < qw; ox += 2) {
+            tme_enc_quad_s8(p, g, tl, val, init, in, oy, ox, acc);
+            int8_t *o = out + (oy * out_w + ox) * out_c + oc;
+            o[0] = tme_enc_out_s8(p, acc[0] + bias, mult, shift);
+            o[out_c] = tme_enc_out_s8(p, acc[1] + bias, mult, shift);
+            o[out_w * out_c] = tme_enc_out_s8(p, acc[2] + bias, mult, shift);
+            o[(out_w + 1) * out_c] = tme_enc_out_s8(p, acc[3] + bias, mult, shift);
+        }
+    }
     for (int32_t py = 0; py < pooled_h; ++py) {
-        for (int32_t px = 0; px < pooled_w; ++px) {
+        for (int32_t px = py < qh ? qw : 0; px < pooled_w; ++px) {
             int32_t best = INT32_MIN;
             for (int32_t dy = 0; dy < p->pool_h; ++dy) {
                 const int32_t iy0 = (py * p->pool_h + dy) * p->stride_h - p->pad_h;
                 for (int32_t dx = 0; dx < p->pool_w; ++dx) {
                     const int32_t ix0 = (px * p->pool_w + dx) * p->stride_w - p->pad_w;
-                    const int32_t acc = tme_enc_acc_s8(g, tl, val, wsum_off, p->in_offset, in, iy0, ix0);
-                    best = TME_MAX(best, acc);
+                    const int32_t a = tme_enc_acc_s8(g, tl, val, init, p->in_offset, in, iy0, ix0);
+                    best = TME_MAX(best, a);
                 }
             }
-            const int32_t v = tme_mbqm(best + bias, mult, shift) + p->out_offset;
-            *o = (int8_t)tme_clamp(v, p->act_min, p->act_max);
-            o += p->out_c;
+            out[(py * pooled_w + px) * out_c + oc] = tme_enc_out_s8(p, best + bias, mult, shift);
         }
     }
 }
