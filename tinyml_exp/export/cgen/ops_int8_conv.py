@@ -119,6 +119,8 @@ def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None, add: Oper
     dual-MAC path, a fused residual ADD (`conv_add_fusable`)."""
     cv = _conv(ctx, op, pool)
     if add is not None:
+        if ctx.weights != "dense":
+            _encoding(ctx, cv)  # dense when fused (conv_add_fusable): the table says why
         return _lower_im2col(ctx, cv, add)
     if ctx.weights != "dense" and (step := _lower_encoded(ctx, cv)) is not None:
         return step
