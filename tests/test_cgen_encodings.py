@@ -306,3 +306,26 @@ def test_encoded_float_conv_equals_dense(kind: str, padding: int, pool: bool, tm
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     ref = run_tflite_ref(model, x).reshape(got.shape)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_a_conv_with_a_residual_add_is_fused_only_when_it_stays_dense(tmp_path: Path) -> None:
+    """The fused conv + ADD kernel is dense: an encoded conv runs alone and the ADD after it; a conv
+    that stays dense keeps the fusion and its reason in the encoding table."""
+    rng = np.random.default_rng(4)
+
+    def residual(w: np.ndarray | None) -> bytes:
+        b = Int8Builder(np.random.default_rng(1))
+        x = b.activation((1, 6, 6, 4))
+        return b.finish([x], [b.add(b.conv(x, 4, (3, 3), weights=w), x)])
+
+    dense = generate_c(residual(None), tmp_path / "d", "layer", weights="clustered")
+    assert dense.kernels[0] == "tme_conv_im2col_add_s8 <- CONV_2D+ADD", dense.kernels
+    assert "distinct values (> 16)" in dense.encodings["op0_CONV_2D"][1]
+    w = clustered_weights(rng, 4, 36, per_channel=False).reshape(4, 3, 3, 4)
+    model = residual(w)
+    enc = generate_c(model, tmp_path / "e", "layer", weights="clustered")
+    assert enc.kernels[0] == "tme_conv_clustered_s8 <- CONV_2D" and len(enc.kernels) == 2, enc.kernels
+    x = random_inputs(model, 20, seed=3)
+    want = run_tflm(model, x)
+    got = run_host(compile_host(tmp_path / "e"), x, want.shape[1:], want.dtype)
+    assert np.array_equal(got, want)
