@@ -44,7 +44,9 @@ class Int8Builder(TfliteBuilder):
         return wt, bt
 
     def conv(self, x: int, out_c: int, k: tuple[int, int], stride: int = 1, padding: int = SAME,
-             act: int = 0, depthwise: bool = False, out_scale: float | None = None) -> int:  # fmt: skip
+             act: int = 0, depthwise: bool = False, out_scale: float | None = None,
+             weights: np.ndarray | None = None) -> int:  # fmt: skip
+        """`weights`: the int8 CONV_2D filter [out_c, k_h, k_w, in_c] to use (random when None)."""
         s = self.s
         _, h, w, in_c = self.tensors[x].shape
         in_scale = self.tensors[x].quantization.scale[0]
@@ -56,7 +58,7 @@ class Int8Builder(TfliteBuilder):
             opt.depthMultiplier = out_c // in_c
             name, otype = "DEPTHWISE_CONV_2D", s.BuiltinOptions.DepthwiseConv2DOptions
         else:
-            wt, bt = self._filter((out_c, *k, in_c), out_c, 0, in_scale, k[0] * k[1] * in_c)
+            wt, bt = self._filter((out_c, *k, in_c), out_c, 0, in_scale, k[0] * k[1] * in_c, weights)
             opt, name, otype = s.Conv2DOptionsT(), "CONV_2D", s.BuiltinOptions.Conv2DOptions
         opt.padding, opt.strideH, opt.strideW, opt.fusedActivationFunction = padding, stride, stride, act
         opt.dilationHFactor = opt.dilationWFactor = 1
@@ -83,7 +85,8 @@ class Int8Builder(TfliteBuilder):
         self.op("ADD", [a, b], [y], opt, s.BuiltinOptions.AddOptions)
         return y
 
-    def avg_pool(self, x: int, f: int | tuple[int, int], stride: int, padding: int = VALID) -> int:
+    def avg_pool(self, x: int, f: int | tuple[int, int], stride: int, padding: int = VALID,
+                 opcode: str = "AVERAGE_POOL_2D") -> int:  # fmt: skip
         s = self.s
         _, h, w, c = self.tensors[x].shape
         fh, fw = (f, f) if isinstance(f, int) else f
@@ -94,5 +97,8 @@ class Int8Builder(TfliteBuilder):
         opt = s.Pool2DOptionsT()
         opt.padding, opt.strideH, opt.strideW = padding, stride, stride
         opt.filterHeight, opt.filterWidth = fh, fw
-        self.op("AVERAGE_POOL_2D", [x], [y], opt, s.BuiltinOptions.Pool2DOptions)
+        self.op(opcode, [x], [y], opt, s.BuiltinOptions.Pool2DOptions)
         return y
+
+    def max_pool(self, x: int, f: int, stride: int) -> int:
+        return self.avg_pool(x, f, stride, VALID, opcode="MAX_POOL_2D")

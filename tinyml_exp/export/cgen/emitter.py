@@ -14,6 +14,7 @@ from tinyml_exp.tflite_graph import Graph, Tensor
 KERNEL_SOURCES = (
     "conv_s8.c",
     "conv_im2col_s8.c",
+    "conv_enc_s8.c",
     "dwconv_s8.c",
     "fc_s8.c",
     "fc_enc_s8.c",
@@ -23,12 +24,14 @@ KERNEL_SOURCES = (
     "softmax_s8.c",
     "f32.c",
     "fc_enc_f32.c",
+    "conv_enc_f32.c",
 )
 _PREFIX = "tme_"
 _KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
 _NEEDS = {
     "fc_enc_s8.c": ("fc_s8.c",),
     "fc_enc_f32.c": ("f32.c",),
+    "conv_enc_f32.c": ("f32.c", "conv_enc_s8.c"),
 }  # kernel file -> the files whose types it uses
 _PER_LINE = {
     "int8_t": 24,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinyml_exp.export.cgen import encodings, qmath
+from tinyml_exp.export.cgen import encodings, ops_conv_enc, qmath
 from tinyml_exp.export.cgen.ops_common import (
     LowerContext,
     check_type,
@@ -69,6 +69,11 @@ def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None) -> Step:
     ops = (op.index,) + ((pool.index,) if pool is not None else ())
     label = op.opcode + ("+MAX_POOL_2D" if pool is not None else "")
     macs = out_h * out_w * out_c * k_h * k_w * (1 if depthwise else in_c)
+    if ctx.weights != "dense":
+        slower = ops_conv_enc.float_conv_slower(w.data)
+        choice = ops_conv_enc.choose_conv(ctx, op, w.data, depthwise, (k_h, k_w), slower)
+        if choice.encoding != "dense":
+            return ops_conv_enc.conv_step_f32(ctx, op, choice, w.data, params, args, ops, label, macs)
     return Step("tme_conv_f32", "f32.c", ops, label, args, (x.index,), final.index, macs=macs)
 
 
@@ -97,6 +102,12 @@ def _fc_weights(ctx: LowerContext, op: Operator, w):
         idx, codebook = encodings.pack_clustered(wf, stride)
         arrays = (ctx.const("widx", "uint8_t", idx), ctx.const("codebook", "float", codebook), str(stride))
         return ("tme_fc_clustered_f32", "fc_enc_f32.c"), arrays
+    if choice.encoding == "sparse_clustered":
+        stride = encodings.sparse_clustered_layout(wf)
+        idx, masks, codebook = encodings.pack_sparse_clustered(wf, stride)
+        arrays = (ctx.const("widx", "uint8_t", idx), ctx.const("wmask", "uint32_t", masks),
+                  ctx.const("codebook", "float", codebook), str(stride))  # fmt: skip
+        return ("tme_fc_sparse_clustered_f32", "fc_enc_f32.c"), arrays
     if choice.encoding == "sparse":
         vals, pos = encodings.pack_sparse24(wf)
         arrays = (ctx.const("wvals", "float", vals), ctx.const("wpos", "uint8_t", pos))

@@ -188,7 +188,7 @@ def _fc_choice(ctx: LowerContext, op: Operator, wq: np.ndarray, w_zp: int, bias_
 def _fc_encoded(
     ctx: LowerContext, op: Operator, encoding: str, w: np.ndarray, head: tuple, bias, tail
 ) -> Step:
-    """FULLY_CONNECTED on clustered or 2:4 sparse weights (kernels/fc_enc_s8.c)."""
+    """FULLY_CONNECTED on clustered, sparse clustered, 2:4 or bitmask weights (kernels/fc_enc_s8.c)."""
     x, y = op.inputs[0], op.outputs[0]
     scratch = 0
     if encoding == "clustered":
@@ -200,6 +200,12 @@ def _fc_encoded(
         weights = (ctx.const("widx", "uint8_t", idx), ctx.const("codebook", "int8_t", codebook), str(stride))
         if pairs:
             weights, scratch = (*weights, ScratchArg()), 1024
+    elif encoding == "sparse_clustered":
+        stride = encodings.sparse_clustered_layout(w)
+        idx, masks, codebook = encodings.pack_sparse_clustered(w, stride)
+        kernel = "tme_fc_sparse_clustered_s8"
+        weights = (ctx.const("widx", "uint8_t", idx), ctx.const("wmask", "uint32_t", masks),
+                   ctx.const("codebook", "int8_t", codebook), str(stride))  # fmt: skip
     elif encoding == "sparse":
         vals, pos = encodings.pack_sparse24(w)
         kernel = "tme_fc_sparse24_s8"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinyml_exp.export.cgen import qmath
+from tinyml_exp.export.cgen import ops_conv_enc, qmath
 from tinyml_exp.export.cgen.ops_common import (
     LowerContext,
     check_type,
@@ -105,7 +105,11 @@ def conv_add_fusable(ctx: LowerContext, conv: Operator, add: Operator) -> bool:
         return False
     try:
         add_tables(ctx, add)
-        return _im2col_ok(_conv(ctx, conv, None))
+        cv = _conv(ctx, conv, None)
+        # an encoded conv (export.weights) runs its own kernel, the ADD after it
+        return _im2col_ok(cv) and (
+            ctx.weights == "dense" or _encoding(ctx, cv, record=False).encoding == "dense"
+        )
     except UnsupportedOperatorError:
         return False
 
@@ -115,9 +119,30 @@ def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None, add: Oper
     dual-MAC path, a fused residual ADD (`conv_add_fusable`)."""
     cv = _conv(ctx, op, pool)
     if add is not None:
+        if ctx.weights != "dense":
+            _encoding(ctx, cv)  # dense when fused (conv_add_fusable): the table says why
         return _lower_im2col(ctx, cv, add)
-    (in_h, in_w, in_c), (out_h, out_w, _) = cv.in_hwc, cv.out_hwc
+    if ctx.weights != "dense" and (step := _lower_encoded(ctx, cv)) is not None:
+        return step
+    if _c1k3p2_ok(cv):
+        return _lower_c1k3p2(ctx, cv)
+    if _im2col_ok(cv):
+        return _lower_im2col(ctx, cv)
+    taps = cv.k_hw[0] * cv.k_hw[1]
     if (
+        cv.depthwise
+        and cv.out_hwc[2] == cv.in_hwc[2]
+        and cv.pool_hw == (1, 1)
+        and cv.dil == (1, 1)
+        and taps <= 25
+    ):
+        return _lower_dwconv(ctx, cv)
+    return _lower_reference(ctx, cv)
+
+
+def _c1k3p2_ok(cv: _Conv) -> bool:
+    (in_h, in_w, in_c), (out_h, out_w, _) = cv.in_hwc, cv.out_hwc
+    return (
         not cv.depthwise
         and cv.pool_hw == (2, 2)
         and in_c == 1
@@ -125,14 +150,35 @@ def lower_conv(ctx: LowerContext, op: Operator, pool: Operator | None, add: Oper
         and cv.stride == cv.dil == (1, 1)
         and cv.pad == (0, 0)
         and (out_h, out_w) == (in_h - 2, in_w - 2)
-    ):
-        return _lower_c1k3p2(ctx, cv)
-    if _im2col_ok(cv):
-        return _lower_im2col(ctx, cv)
-    taps = cv.k_hw[0] * cv.k_hw[1]
-    if cv.depthwise and cv.out_hwc[2] == in_c and cv.pool_hw == (1, 1) and cv.dil == (1, 1) and taps <= 25:
-        return _lower_dwconv(ctx, cv)
-    return _lower_reference(ctx, cv)
+    )
+
+
+def _encoding(ctx: LowerContext, cv: _Conv, record: bool = True):
+    fast = "the dense dual-MAC kernel is faster" if _c1k3p2_ok(cv) or _im2col_ok(cv) else ""
+    w = cv.weights.astype(np.int8)
+    return ops_conv_enc.choose_conv(ctx, cv.op, w, cv.depthwise, cv.k_hw, fast, record=record)
+
+
+def _lower_encoded(ctx: LowerContext, cv: _Conv) -> Step | None:
+    """CONV_2D on bitmask / clustered weights (ops_conv_enc.py), or None when it stays dense."""
+    choice = _encoding(ctx, cv)
+    if choice.encoding == "dense":
+        return None
+    (in_h, in_w, in_c), (out_h, out_w, out_c) = cv.in_hwc, cv.out_hwc
+    geometry = {
+        "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
+        "k_h": cv.k_hw[0], "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1],
+        "dil_h": cv.dil[0], "dil_w": cv.dil[1], "pad_h": cv.pad[0], "pad_w": cv.pad[1],
+        "pool_h": cv.pool_hw[0], "pool_w": cv.pool_hw[1],
+    }  # fmt: skip
+    quant = {"in_offset": -cv.zp_in, "out_offset": cv.zp_out, "act_min": cv.act[0], "act_max": cv.act[1]}
+    tail = (
+        ctx.const("bias", "int32_t", cv.bias),
+        ctx.const("mult", "int32_t", cv.mults),
+        ctx.const("shift", "int32_t", cv.shifts),
+    )
+    return ops_conv_enc.conv_step_s8(ctx, choice, cv.weights, geometry, quant, tail,
+                                     (int8_in(cv.x.index), int8_out(cv.out.index)), cv.ops, cv.label, cv.macs)  # fmt: skip
 
 
 def _lower_c1k3p2(ctx: LowerContext, cv: _Conv) -> Step:

@@ -58,3 +58,24 @@ static TME_UNUSED void tme_fc_bitmask_f32(const tme_fc_f32_params_t *p, const fl
         out[oc] = tme_clampf(acc + (bias != NULL ? bias[oc] : 0.0f), p->act_min, p->act_max);
     }
 }
+
+/* Sparse clustered (PCQAT), the layout of tme_fc_sparse_clustered_s8 with float codebooks. */
+static TME_UNUSED void tme_fc_sparse_clustered_f32(const tme_fc_f32_params_t *p, const float *in,
+                                                   const uint8_t *idx, const uint32_t *mask,
+                                                   const float *codebook, int32_t cb_stride,
+                                                   const float *bias, float *out) {
+    const int32_t words = (p->in_n + 31) / 32;
+    for (int32_t oc = 0; oc < p->out_n; ++oc) {
+        const float *cb = codebook + oc * cb_stride;
+        float acc = 0.0f;
+        uint32_t j = 0;
+        for (int32_t k = 0; k < words; ++k) {
+            const float *x = in + 32 * k;
+            for (uint32_t m = *mask++; m != 0u; m &= m - 1u, ++j) {
+                acc += x[tme_ctz(m)] * cb[(idx[j >> 1] >> ((j & 1u) * 4u)) & 15u];
+            }
+        }
+        idx += (j + 1u) / 2u;
+        out[oc] = tme_clampf(acc + (bias != NULL ? bias[oc] : 0.0f), p->act_min, p->act_max);
+    }
+}

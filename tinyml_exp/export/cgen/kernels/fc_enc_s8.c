@@ -149,3 +149,27 @@ static TME_UNUSED void tme_fc_bitmask_s8(const tme_fc_params_t *p, const int8_t 
         out[oc] = tme_fc_requant(p, acc, oc, mult, shift, scale);
     }
 }
+
+/* Sparse clustered (PCQAT): the masks of tme_fc_bitmask_s8, and per non-zero weight a 4-bit index
+ * into the codebook (cb_stride as tme_fc_clustered_s8), two per byte, every row on a byte. */
+static TME_UNUSED void tme_fc_sparse_clustered_s8(const tme_fc_params_t *p, const int8_t *in,
+                                                  const uint8_t *idx, const uint32_t *mask,
+                                                  const int8_t *codebook, int32_t cb_stride,
+                                                  const int32_t *bias, const int32_t *mult,
+                                                  const int32_t *shift, const double *scale,
+                                                  int8_t *out) {
+    const int32_t words = (p->in_n + 31) / 32;
+    for (int32_t oc = 0; oc < p->out_n; ++oc) {
+        const int8_t *cb = codebook + oc * cb_stride;
+        int32_t acc = bias[oc];
+        uint32_t j = 0;
+        for (int32_t k = 0; k < words; ++k) {
+            const int8_t *x = in + 32 * k;
+            for (uint32_t m = *mask++; m != 0u; m &= m - 1u, ++j) {
+                acc += cb[(idx[j >> 1] >> ((j & 1u) * 4u)) & 15u] * x[tme_ctz(m)];
+            }
+        }
+        idx += (j + 1u) / 2u;
+        out[oc] = tme_fc_requant(p, acc, oc, mult, shift, scale);
+    }
+}
