@@ -73,6 +73,7 @@ DW_CASES = {
     "3x3_c2_valid": ((5, 6, 2), (3, 3), 1, VALID, 0),
     "5x5_c12_same": ((7, 7, 12), (5, 5), 1, SAME, 0),
     "2x2_c5_stride2": ((6, 6, 5), (2, 2), 2, VALID, RELU),
+    "3x3_c16_stride2_same": ((7, 8, 16), (3, 3), 2, SAME, 0),  # inside windows at fixed offsets
 }
 
 
