@@ -181,10 +181,19 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t out_c = p->out_c, k8 = p->k8, zp = p->out_offset;
     int8_t *stage = (int8_t *)(void *)(scratch + k8);
+    /* a 1 x 1, stride 1 patch is the input pixel itself: widened in place, without the gather */
+    const int32_t in_c = p->in_c;
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                       p->pad_h == 0 && p->pad_w == 0 && in_c % 4 == 0;
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
         const int two = pix + 1 < n_pix;
-        tme_im2col_s8(p, in, pix, scratch, stage);
-        tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
+        if (direct) {
+            tme_widen(in + pix * in_c, in_c / 4, scratch);
+            tme_widen(in + (two ? pix + 1 : pix) * in_c, in_c / 4, scratch + 2);
+        } else {
+            tme_im2col_s8(p, in, pix, scratch, stage);
+            tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
+        }
         const int32_t ia = pix * out_c;
         const int32_t ib = ia + out_c;
         const uint32_t *wp = wpk;
