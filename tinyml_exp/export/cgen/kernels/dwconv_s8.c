@@ -60,6 +60,53 @@ TME_INLINE void tme_dw_group(const int8_t *const *taps, int32_t tap_pairs, int32
 }
 
 /* A 3 x 3 window inside the input: taps `row` bytes (one input row) and `col` bytes apart. */
+#if defined(TME_DSP)
+/* GCC spills the 4 accumulators, the 2 pointers and the offsets around the 9 taps (~2x the
+ * instructions), so the group is written out: temporaries r0-r3, r12; per tap pair 2 LDR, 4 SXTB16,
+ * 4 PKH, LDR + LDRD + LDR of the 4 weight words (immediate offsets from wg), 4 SMLAD. */
+#define TME_DW_PAIR(LOAD_A, LOAD_B, W0, W1, W3)                                                     \
+    LOAD_A LOAD_B "sxtb16 r2, r0\n\tsxtb16 r0, r0, ror #8\n\t"                                    \
+                  "sxtb16 r3, r1\n\tsxtb16 r1, r1, ror #8\n\t"                                    \
+                  "pkhbt r12, r2, r3, lsl #16\n\tpkhtb r3, r3, r2, asr #16\n\t"                    \
+                  "ldr r2, [%[w], #" W0 "]\n\tsmlad %[a0], r12, r2, %[a0]\n\t"                     \
+                  "ldrd r12, r2, [%[w], #" W1 "]\n\tsmlad %[a2], r3, r2, %[a2]\n\t"                \
+                  "pkhbt r3, r0, r1, lsl #16\n\tsmlad %[a1], r3, r12, %[a1]\n\t"                   \
+                  "pkhtb r1, r1, r0, asr #16\n\tldr r12, [%[w], #" W3 "]\n\t"                      \
+                  "smlad %[a3], r1, r12, %[a3]\n\t"
+#define TME_DW_L(R, ADDR) "ldr " R ", " ADDR "\n\t"
+/* `row` stays in memory (r2 is free where it is needed): 12 registers are all GCC can give the asm
+ * in the generic instances */
+#define TME_DW_NEXT_ROW "ldr r2, %[row]\n\tadd %[p], %[p], r2\n\t"
+TME_INLINE void tme_dw3x3_group(const int8_t *p0, int32_t row, int32_t col, const uint32_t *wg,
+                                int32_t *acc) {
+    register int32_t a0 __asm__("r8") = acc[0];
+    register int32_t a1 __asm__("r9") = acc[1];
+    register int32_t a2 __asm__("r10") = acc[2];
+    register int32_t a3 __asm__("r11") = acc[3];
+    register const int8_t *p __asm__("r4") = p0;
+    register int32_t c __asm__("r5") = col;
+    register const uint32_t *w __asm__("r6") = wg;
+    __asm__(TME_DW_PAIR(TME_DW_L("r0", "[%[p]]"), TME_DW_L("r1", "[%[p], %[col]]"), "0", "4", "12")
+            TME_DW_PAIR(TME_DW_L("r0", "[%[p], %[col], lsl #1]") TME_DW_NEXT_ROW,
+                        TME_DW_L("r1", "[%[p]]"), "16", "20", "28")
+            TME_DW_PAIR(TME_DW_L("r0", "[%[p], %[col]]"), TME_DW_L("r1", "[%[p], %[col], lsl #1]"),
+                        "32", "36", "44")
+            TME_DW_NEXT_ROW
+            TME_DW_PAIR(TME_DW_L("r0", "[%[p]]"), TME_DW_L("r1", "[%[p], %[col]]"), "48", "52", "60")
+            /* the odd last tap: (w c, w c + 2), (w c + 1, w c + 3) */
+            "ldr r0, [%[p], %[col], lsl #1]\n\tsxtb16 r2, r0\n\tsxtb16 r0, r0, ror #8\n\t"
+            "ldrd r1, r3, [%[w], #64]\n\t"
+            "smlabb %[a0], r2, r1, %[a0]\n\tsmlatt %[a2], r2, r1, %[a2]\n\t"
+            "smlabb %[a1], r0, r3, %[a1]\n\tsmlatt %[a3], r0, r3, %[a3]\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p)
+            : [row] "m"(row), [col] "r"(c), [w] "r"(w)
+            : "r0", "r1", "r2", "r3", "r12", "memory");
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#else
 TME_INLINE void tme_dw3x3_group(const int8_t *p0, int32_t row, int32_t col, const uint32_t *wg,
                                 int32_t *acc) {
     const int8_t *p1 = p0 + row, *p2 = p1 + row;
@@ -69,6 +116,7 @@ TME_INLINE void tme_dw3x3_group(const int8_t *p0, int32_t row, int32_t col, cons
     tme_dw_pair(tme_load32(p2), tme_load32(p2 + col), wg + 12, acc);
     tme_dw_single(tme_load32(p2 + 2 * col), wg + 16, acc);
 }
+#endif
 
 /* Tap pointers of output pixel (oy, ox), padding taps on the pad row. */
 TME_INLINE void tme_dw_taps(const tme_dw_params_t *p, const int8_t *in, const int8_t *pad,
