@@ -75,10 +75,15 @@ static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, i
     for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c) {
         const int row_inside = iy0 + ky >= 0 && iy0 + ky < in_h;
         const int32_t n = k_w * in_c;
-        if (row_inside && cols_inside) {
-            for (int32_t k = 0; k < n; ++k) {
-                *sp++ = row[k];
+        if (row_inside && cols_inside) { /* one filter row: whole words, then the bytes left */
+            int32_t k = 0;
+            for (; k + 4 <= n; k += 4) {
+                tme_store32(sp + k, tme_load32(row + k));
             }
+            for (; k < n; ++k) {
+                sp[k] = row[k];
+            }
+            sp += n;
             continue;
         }
         for (int32_t kx = 0; kx < k_w; ++kx) {
