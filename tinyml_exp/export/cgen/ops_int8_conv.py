@@ -261,7 +261,7 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
         ScratchArg(),
     )
     return Step("tme_dwconv_s8", "dwconv_s8.c", cv.ops, cv.label, (*args, int8_out(cv.out.index)), (cv.x.index,),
-                cv.out.index, macs=cv.macs, scratch_bytes=ch)  # fmt: skip
+                cv.out.index, macs=cv.macs, scratch_bytes=ch * (10 if cv.k_hw == (3, 3) and ch % 4 == 0 and ch >= 16 else 1))  # fmt: skip
 
 
 def _lower_reference(ctx: LowerContext, cv: _Conv) -> Step:

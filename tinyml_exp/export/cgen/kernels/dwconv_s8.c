@@ -140,6 +140,10 @@ TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, cons
     const int32_t in_h = p->in_h, in_w = p->in_w, ch4 = ch & ~3;
     const int32_t gstride = 4 * tap_pairs + 2 * odd; /* weight words per group of 4 channels */
     const int k3 = p->k_h == 3 && p->k_w == 3;
+    /* 3 x 3 with whole groups (from 16 channels: below, the copy costs more than it saves): border
+     * windows are gathered into scratch after the pad row and take the fixed-offset path too */
+    const int gather = k3 && ch4 == ch && ch >= 16;
+    int8_t *win = pad + ch;
     const int8_t *taps[TME_DW_MAX_TAPS];
     for (int32_t c = 0; c < ch; ++c) {
         pad[c] = (int8_t)p->pad_value;
@@ -148,17 +152,30 @@ TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, cons
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_w;
-            const int fast = k3 && iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0 && ix0 + 3 <= in_w;
+            const int inside = k3 && iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0 && ix0 + 3 <= in_w;
             const int8_t *base = in + (iy0 * in_w + ix0) * ch;
-            if (!fast || ch4 != ch) {
+            int32_t row = in_w * ch;
+            if (!inside || ch4 != ch) {
                 tme_dw_taps(p, in, pad, oy, ox, taps);
             }
+            if (!inside && gather) { /* a border window, gathered (pad bytes outside) */
+                uint32_t *dst = (uint32_t *)(void *)win;
+                for (int32_t t = 0; t < 9; ++t) {
+                    const int8_t *src = taps[t];
+                    for (int32_t k = 0; k < ch; k += 4) {
+                        *dst++ = tme_load32(src + k);
+                    }
+                }
+                base = win;
+                row = 3 * ch;
+            }
+            const int fast = inside || gather;
             const uint32_t *wg = wpk;
             int32_t c = 0;
             for (; c < ch4; c += 4, wg += gstride) {
                 int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
                 if (fast) {
-                    tme_dw3x3_group(base + c, in_w * ch, ch, wg, acc);
+                    tme_dw3x3_group(base + c, row, ch, wg, acc);
                 } else {
                     tme_dw_group(taps, tap_pairs, odd, c, 4, wg, acc);
                 }
@@ -180,7 +197,8 @@ TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, cons
     }
 }
 
-/* bias: bias' per channel, padded to a multiple of 4; scratch: the pad row (ch bytes). */
+/* bias: bias' per channel, padded to a multiple of 4; scratch: the pad row (ch bytes), then for
+ * 3 x 3 filters on a multiple of 4 channels, at least 16, the gathered window (9 ch bytes). */
 static TME_UNUSED void tme_dwconv_s8(const tme_dw_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                      uint32_t *scratch, int8_t *out) {
