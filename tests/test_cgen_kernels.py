@@ -27,7 +27,7 @@ def _conv_model(seed: int, hwc, out_c, k, stride, padding, act) -> bytes:
     return b.finish([x], [y])
 
 
-def _check(model: bytes, tmp_path: Path, kernel: str, seed: int = 0) -> None:
+def _check(model: bytes, tmp_path: Path, kernel: str | tuple[str, ...], seed: int = 0) -> None:
     x = random_inputs(model, N_INPUTS, seed=seed)
     expected = {"tflite": run_tflite_ref(model, x), "tflm": run_tflm(model, x)}
     built: dict[str, object] = {}  # model.c text -> library: the references differ only in FC
@@ -73,6 +73,7 @@ DW_CASES = {
     "3x3_c2_valid": ((5, 6, 2), (3, 3), 1, VALID, 0),
     "5x5_c12_same": ((7, 7, 12), (5, 5), 1, SAME, 0),
     "2x2_c5_stride2": ((6, 6, 5), (2, 2), 2, VALID, RELU),
+    "3x3_c16_stride2_same": ((7, 8, 16), (3, 3), 2, SAME, 0),  # inside windows at fixed offsets
 }
 
 
@@ -114,13 +115,20 @@ FC_CASES = {
     "rows6": (16, 18, RELU6),
     "rows1": (8, 7, 0),
     "unpacked": (15, 4, RELU),  # in_n % 4 != 0: the reference-order kernel
+    # >= 4 passes, in_n % 8 == 0: under TFLM's arithmetic the input is widened once (tme_fc_wide_s8)
+    "wide4": (24, 16, 0),
+    "wide5_relu6": (16, 40, RELU6),
 }
+FC_WIDE = ("rows5", "wide4", "wide5_relu6")
 
 
 @pytest.mark.parametrize("case", sorted(FC_CASES))
 def test_fully_connected_is_bit_exact(case: str, tmp_path: Path) -> None:
-    kernel = "tme_fc_s8" if case == "unpacked" else "tme_fc_packed_s8"
-    _check(_fc_model(len(case), *FC_CASES[case]), tmp_path, kernel)
+    model = _fc_model(len(case), *FC_CASES[case])
+    kernel = "tme_fc_s8" if case == "unpacked" else ("tme_fc_packed_s8", "tme_fc_wide_s8")
+    _check(model, tmp_path, kernel)
+    tflm = generate_c(model, tmp_path / "tflm", "layer").kernels
+    assert tflm[0].startswith("tme_fc_wide_s8" if case in FC_WIDE else kernel), tflm
 
 
 @pytest.mark.slow

@@ -161,6 +161,8 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
         wpk = np.ascontiguousarray(words).view("<u4").reshape(-1)
         if np.abs(bias_f).max(initial=0) > INT32_MAX:
             raise unsupported(op, "with a bias that overflows int32 after folding the input offset")
+        if not use_double and in_n % 8 == 0 and group in (4, 5) and out_n // group >= 4:
+            return _fc_wide(ctx, op, fields, wpk, bias_f, mults, shifts)
         args = (
             params,
             int8_in(x.index),
@@ -174,6 +176,27 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
             ctx.const("bias", "int32_t", bias) if has_bias else "NULL")  # fmt: skip
     return Step("tme_fc_s8", "fc_s8.c", (op.index,), op.opcode, args + tail, (x.index,), y.index,
                 macs=in_n * out_n)  # fmt: skip
+
+
+def _fc_wide(ctx: LowerContext, op: Operator, fields: dict, wpk: np.ndarray, bias_f: np.ndarray,
+             mults: list[int], shifts: list[int]) -> Step:  # fmt: skip
+    """tme_fc_wide_s8: the packed layout, the input widened once into scratch (it pays for itself
+    from 4 passes on) and common.h's requantization forms (TFLM's arithmetic, not the double one)."""
+    mode, rq = requant_table(mults, shifts, fields["out_offset"], fields["act_min"], bias_in_c=None)
+    keys = ("in_n", "out_n", "group", "out_offset", "act_min", "act_max")
+    params = ctx.params("tme_fc_wide_params_t", {**{k: fields[k] for k in keys}, "rq_mode": mode})
+    x, y = op.inputs[0], op.outputs[0]
+    args = (
+        params,
+        int8_in(x),
+        ctx.const("weights", "uint32_t", wpk),
+        ctx.const("bias", "int32_t", bias_f),
+        ctx.const("requant", "tme_rq_t", rq),
+        ScratchArg(),
+        int8_out(y),
+    )
+    return Step("tme_fc_wide_s8", "fc_s8.c", (op.index,), op.opcode, args, (x,), y, macs=fields["in_n"] * fields["out_n"],
+                scratch_bytes=2 * fields["in_n"])  # fmt: skip
 
 
 def _fc_choice(ctx: LowerContext, op: Operator, wq: np.ndarray, w_zp: int, bias_f: np.ndarray):

@@ -270,15 +270,20 @@ def _fused_add_step(ctx: LowerContext, cv: _Conv, add: Operator, conv_args: tupl
 
 def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
     """Depthwise, multiplier 1 (kernels/dwconv_s8.c): per 4 channels and 2 taps, int16 weight pairs
-    (w[tap], w[tap + 1]) per channel; channels padded to a multiple of 4, taps to a multiple of 2."""
+    (w[tap], w[tap + 1]) per channel, then for an odd last tap the pairs (c, c + 2), (c + 1, c + 3);
+    channels padded to a multiple of 4."""
     (in_h, in_w, ch), (out_h, out_w, _) = cv.in_hwc, cv.out_hwc
     taps = cv.k_hw[0] * cv.k_hw[1]
-    pairs, ch4 = (taps + 1) // 2, (ch + 3) // 4 * 4
-    w = np.zeros((2 * pairs, ch4), dtype=np.int64)
-    w[:taps, :ch] = cv.weights.reshape(taps, ch)
+    pairs, odd, ch4 = taps // 2, taps % 2, (ch + 3) // 4 * 4
+    w = np.zeros((taps, ch4), dtype=np.int64)
+    w[:, :ch] = cv.weights.reshape(taps, ch)
+    groups = ch4 // 4
     # [group][tap pair][lane j = channel 4g + j]: (w[2t], w[2t + 1]) of that channel
-    lo = w[0::2].reshape(pairs, ch4 // 4, 4).transpose(1, 0, 2)
-    hi = w[1::2].reshape(pairs, ch4 // 4, 4).transpose(1, 0, 2)
+    lo = w[0 : 2 * pairs : 2].reshape(pairs, groups, 4).transpose(1, 0, 2).reshape(groups, -1)
+    hi = w[1 : 2 * pairs : 2].reshape(pairs, groups, 4).transpose(1, 0, 2).reshape(groups, -1)
+    if odd:  # [group][(c, c + 2), (c + 1, c + 3)] of the last tap
+        last = w[-1].reshape(groups, 4)
+        lo, hi = np.concatenate([lo, last[:, :2]], axis=1), np.concatenate([hi, last[:, 2:]], axis=1)
     bias = np.zeros(ch4, dtype=np.int64)
     bias[:ch] = cv.bias + (-cv.zp_in) * cv.weights.reshape(taps, ch).sum(axis=0)
     if np.abs(bias).max(initial=0) > INT32_MAX:
@@ -289,7 +294,7 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
         {
             "in_h": in_h, "in_w": in_w, "ch": ch, "out_h": out_h, "out_w": out_w, "k_h": cv.k_hw[0],
             "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1], "pad_h": cv.pad[0],
-            "pad_w": cv.pad[1], "tap_pairs": pairs, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
+            "pad_w": cv.pad[1], "tap_pairs": pairs, "odd_tap": odd, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
             "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode,
         },
     )  # fmt: skip
@@ -302,7 +307,7 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
         ScratchArg(),
     )
     return Step("tme_dwconv_s8", "dwconv_s8.c", cv.ops, cv.label, (*args, int8_out(cv.out.index)), (cv.x.index,),
-                cv.out.index, macs=cv.macs, scratch_bytes=ch)  # fmt: skip
+                cv.out.index, macs=cv.macs, scratch_bytes=ch * (10 if cv.k_hw == (3, 3) and ch % 4 == 0 and ch >= 16 else 1))  # fmt: skip
 
 
 def _lower_reference(ctx: LowerContext, cv: _Conv) -> Step:

@@ -91,6 +91,15 @@ TME_INLINE uint32_t tme_load32(const void *p) {
     return v;
 }
 
+/* Unaligned 32-bit store; one STR on Cortex-M3/M4/M7. */
+TME_INLINE void tme_store32(void *p, uint32_t v) {
+#if defined(__GNUC__)
+    __builtin_memcpy(p, &v, sizeof v);
+#else
+    memcpy(p, &v, sizeof v);
+#endif
+}
+
 /* ---- dual 16-bit MAC helpers --------------------------------------------------------------------
  * On cores with the DSP extension these are single instructions; elsewhere (and in the host tests)
  * the portable versions compute the same values, so the host tests check the packing logic. */

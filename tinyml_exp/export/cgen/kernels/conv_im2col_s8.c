@@ -75,10 +75,15 @@ static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, i
     for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c) {
         const int row_inside = iy0 + ky >= 0 && iy0 + ky < in_h;
         const int32_t n = k_w * in_c;
-        if (row_inside && cols_inside) {
-            for (int32_t k = 0; k < n; ++k) {
-                *sp++ = row[k];
+        if (row_inside && cols_inside) { /* one filter row: whole words, then the bytes left */
+            int32_t k = 0;
+            for (; k + 4 <= n; k += 4) {
+                tme_store32(sp + k, tme_load32(row + k));
             }
+            for (; k < n; ++k) {
+                sp[k] = row[k];
+            }
+            sp += n;
             continue;
         }
         for (int32_t kx = 0; kx < k_w; ++kx) {
@@ -181,10 +186,19 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t out_c = p->out_c, k8 = p->k8, zp = p->out_offset;
     int8_t *stage = (int8_t *)(void *)(scratch + k8);
+    /* a 1 x 1, stride 1 patch is the input pixel itself: widened in place, without the gather */
+    const int32_t in_c = p->in_c;
+    const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
+                       p->pad_h == 0 && p->pad_w == 0 && in_c % 4 == 0;
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
         const int two = pix + 1 < n_pix;
-        tme_im2col_s8(p, in, pix, scratch, stage);
-        tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
+        if (direct) {
+            tme_widen(in + pix * in_c, in_c / 4, scratch);
+            tme_widen(in + (two ? pix + 1 : pix) * in_c, in_c / 4, scratch + 2);
+        } else {
+            tme_im2col_s8(p, in, pix, scratch, stage);
+            tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
+        }
         const int32_t ia = pix * out_c;
         const int32_t ib = ia + out_c;
         const uint32_t *wp = wpk;

@@ -1,17 +1,19 @@
 /* ---- tme dwconv_s8: DEPTHWISE_CONV_2D with depth multiplier 1, 4 channels per pass, SMLAD -------
  * As in the dual-MAC conv, the generator folds the input offset into the bias and padding taps
  * read the input zero point (a row of zero-point bytes in `scratch`), so the loop is a pure dot
- * product. Per output pixel a table of tap pointers (into the input, or the pad row) is built;
- * then per 4 channels and per 2 taps: one word of 4 channels from each tap, SXTB16 (+ ROR 8) gives
- * channels (c, c + 2) and (c + 1, c + 3) of each tap, PKHBT / PKHTB pair the two taps of one
+ * product. Per 4 channels and per 2 taps: one word of 4 channels from each tap, SXTB16 (+ ROR 8)
+ * gives channels (c, c + 2) and (c + 1, c + 3) of each tap, PKHBT / PKHTB pair the two taps of one
  * channel, and one SMLAD per channel multiplies them with the pre-packed int16 weight pair
- * (w[tap], w[tap + 1]). An odd last tap is paired with a zero weight (and the pad row). A last
- * group of fewer than 4 channels reads its bytes one by one (never past the tensor). */
-#define TME_DW_MAX_TAPS 26 /* up to 5 x 5 filters (+1 for the odd tap); the generator checks */
+ * (w[tap], w[tap + 1]). An odd last tap needs no pairing: its weights come as (c, c + 2) and
+ * (c + 1, c + 3) and SMLABB / SMLATT take the matching halves. A 3 x 3 pixel whose window lies
+ * inside the input reads its taps at fixed offsets from the first one; other pixels get a table of
+ * tap pointers (into the input, or the pad row). A last group of fewer than 4 channels reads its
+ * bytes one by one (never past the tensor). */
+#define TME_DW_MAX_TAPS 25 /* up to 5 x 5 filters; the generator checks */
 
 typedef struct {
     int32_t in_h, in_w, ch, out_h, out_w, k_h, k_w, stride_h, stride_w, pad_h, pad_w;
-    int32_t tap_pairs, pad_value, out_offset, act_min, act_max, rq_mode;
+    int32_t tap_pairs, odd_tap, pad_value, out_offset, act_min, act_max, rq_mode;
 } tme_dw_params_t;
 
 TME_INLINE uint32_t tme_load_partial(const int8_t *p, int32_t n) {
@@ -22,27 +24,99 @@ TME_INLINE uint32_t tme_load_partial(const int8_t *p, int32_t n) {
     return v;
 }
 
+/* acc[j] += channel j of taps x0, x1 (4 channels each) times the weight pairs wg[j]. */
+TME_INLINE void tme_dw_pair(uint32_t x0, uint32_t x1, const uint32_t *wg, int32_t *acc) {
+    const uint32_t e0 = tme_sxtb16(x0), o0 = tme_sxtb16_ror8(x0);
+    const uint32_t e1 = tme_sxtb16(x1), o1 = tme_sxtb16_ror8(x1);
+    acc[0] = tme_smlad(tme_pack_lo(e0, e1), wg[0], acc[0]);
+    acc[1] = tme_smlad(tme_pack_lo(o0, o1), wg[1], acc[1]);
+    acc[2] = tme_smlad(tme_pack_hi(e0, e1), wg[2], acc[2]);
+    acc[3] = tme_smlad(tme_pack_hi(o0, o1), wg[3], acc[3]);
+}
+
+/* The odd last tap: wg[0] = (w c, w c + 2), wg[1] = (w c + 1, w c + 3). */
+TME_INLINE void tme_dw_single(uint32_t x, const uint32_t *wg, int32_t *acc) {
+    const uint32_t e = tme_sxtb16(x), o = tme_sxtb16_ror8(x);
+    acc[0] = tme_smlabb(e, wg[0], acc[0]);
+    acc[2] = tme_smlatt(e, wg[0], acc[2]);
+    acc[1] = tme_smlabb(o, wg[1], acc[1]);
+    acc[3] = tme_smlatt(o, wg[1], acc[3]);
+}
+
 /* acc[j] += channel c + j over all taps; `n` (1..4) channels are real. */
-TME_INLINE void tme_dw_group(const int8_t *const *taps, int32_t tap_pairs, int32_t c, int32_t n,
-                             const uint32_t *wg, int32_t *acc) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+TME_INLINE void tme_dw_group(const int8_t *const *taps, int32_t tap_pairs, int32_t odd, int32_t c,
+                             int32_t n, const uint32_t *wg, int32_t *acc) {
     for (int32_t t = 0; t < tap_pairs; ++t, wg += 4) {
         const int8_t *p0 = taps[2 * t] + c;
         const int8_t *p1 = taps[2 * t + 1] + c;
         const uint32_t x0 = n == 4 ? tme_load32(p0) : tme_load_partial(p0, n);
         const uint32_t x1 = n == 4 ? tme_load32(p1) : tme_load_partial(p1, n);
-        const uint32_t e0 = tme_sxtb16(x0), o0 = tme_sxtb16_ror8(x0);
-        const uint32_t e1 = tme_sxtb16(x1), o1 = tme_sxtb16_ror8(x1);
-        a0 = tme_smlad(tme_pack_lo(e0, e1), wg[0], a0);
-        a1 = tme_smlad(tme_pack_lo(o0, o1), wg[1], a1);
-        a2 = tme_smlad(tme_pack_hi(e0, e1), wg[2], a2);
-        a3 = tme_smlad(tme_pack_hi(o0, o1), wg[3], a3);
+        tme_dw_pair(x0, x1, wg, acc);
     }
+    if (odd) {
+        const int8_t *pl = taps[2 * tap_pairs] + c;
+        tme_dw_single(n == 4 ? tme_load32(pl) : tme_load_partial(pl, n), wg, acc);
+    }
+}
+
+/* A 3 x 3 window inside the input: taps `row` bytes (one input row) and `col` bytes apart. */
+#if defined(TME_DSP)
+/* GCC spills the 4 accumulators, the 2 pointers and the offsets around the 9 taps (~2x the
+ * instructions), so the group is written out: temporaries r0-r3, r12; per tap pair 2 LDR, 4 SXTB16,
+ * 4 PKH, LDR + LDRD + LDR of the 4 weight words (immediate offsets from wg), 4 SMLAD. */
+#define TME_DW_PAIR(LOAD_A, LOAD_B, W0, W1, W3)                                                     \
+    LOAD_A LOAD_B "sxtb16 r2, r0\n\tsxtb16 r0, r0, ror #8\n\t"                                    \
+                  "sxtb16 r3, r1\n\tsxtb16 r1, r1, ror #8\n\t"                                    \
+                  "pkhbt r12, r2, r3, lsl #16\n\tpkhtb r3, r3, r2, asr #16\n\t"                    \
+                  "ldr r2, [%[w], #" W0 "]\n\tsmlad %[a0], r12, r2, %[a0]\n\t"                     \
+                  "ldrd r12, r2, [%[w], #" W1 "]\n\tsmlad %[a2], r3, r2, %[a2]\n\t"                \
+                  "pkhbt r3, r0, r1, lsl #16\n\tsmlad %[a1], r3, r12, %[a1]\n\t"                   \
+                  "pkhtb r1, r1, r0, asr #16\n\tldr r12, [%[w], #" W3 "]\n\t"                      \
+                  "smlad %[a3], r1, r12, %[a3]\n\t"
+#define TME_DW_L(R, ADDR) "ldr " R ", " ADDR "\n\t"
+/* `row` stays in memory (r2 is free where it is needed): 12 registers are all GCC can give the asm
+ * in the generic instances */
+#define TME_DW_NEXT_ROW "ldr r2, %[row]\n\tadd %[p], %[p], r2\n\t"
+TME_INLINE void tme_dw3x3_group(const int8_t *p0, int32_t row, int32_t col, const uint32_t *wg,
+                                int32_t *acc) {
+    register int32_t a0 __asm__("r8") = acc[0];
+    register int32_t a1 __asm__("r9") = acc[1];
+    register int32_t a2 __asm__("r10") = acc[2];
+    register int32_t a3 __asm__("r11") = acc[3];
+    register const int8_t *p __asm__("r4") = p0;
+    register int32_t c __asm__("r5") = col;
+    register const uint32_t *w __asm__("r6") = wg;
+    __asm__(TME_DW_PAIR(TME_DW_L("r0", "[%[p]]"), TME_DW_L("r1", "[%[p], %[col]]"), "0", "4", "12")
+            TME_DW_PAIR(TME_DW_L("r0", "[%[p], %[col], lsl #1]") TME_DW_NEXT_ROW,
+                        TME_DW_L("r1", "[%[p]]"), "16", "20", "28")
+            TME_DW_PAIR(TME_DW_L("r0", "[%[p], %[col]]"), TME_DW_L("r1", "[%[p], %[col], lsl #1]"),
+                        "32", "36", "44")
+            TME_DW_NEXT_ROW
+            TME_DW_PAIR(TME_DW_L("r0", "[%[p]]"), TME_DW_L("r1", "[%[p], %[col]]"), "48", "52", "60")
+            /* the odd last tap: (w c, w c + 2), (w c + 1, w c + 3) */
+            "ldr r0, [%[p], %[col], lsl #1]\n\tsxtb16 r2, r0\n\tsxtb16 r0, r0, ror #8\n\t"
+            "ldrd r1, r3, [%[w], #64]\n\t"
+            "smlabb %[a0], r2, r1, %[a0]\n\tsmlatt %[a2], r2, r1, %[a2]\n\t"
+            "smlabb %[a1], r0, r3, %[a1]\n\tsmlatt %[a3], r0, r3, %[a3]\n\t"
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p)
+            : [row] "m"(row), [col] "r"(c), [w] "r"(w)
+            : "r0", "r1", "r2", "r3", "r12", "memory");
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
 }
+#else
+TME_INLINE void tme_dw3x3_group(const int8_t *p0, int32_t row, int32_t col, const uint32_t *wg,
+                                int32_t *acc) {
+    const int8_t *p1 = p0 + row, *p2 = p1 + row;
+    tme_dw_pair(tme_load32(p0), tme_load32(p0 + col), wg, acc);
+    tme_dw_pair(tme_load32(p0 + 2 * col), tme_load32(p1), wg + 4, acc);
+    tme_dw_pair(tme_load32(p1 + col), tme_load32(p1 + 2 * col), wg + 8, acc);
+    tme_dw_pair(tme_load32(p2), tme_load32(p2 + col), wg + 12, acc);
+    tme_dw_single(tme_load32(p2 + 2 * col), wg + 16, acc);
+}
+#endif
 
 /* Tap pointers of output pixel (oy, ox), padding taps on the pad row. */
 TME_INLINE void tme_dw_taps(const tme_dw_params_t *p, const int8_t *in, const int8_t *pad,
@@ -57,31 +131,63 @@ TME_INLINE void tme_dw_taps(const tme_dw_params_t *p, const int8_t *in, const in
             taps[t++] = inside ? in + (iy * p->in_w + ix) * p->ch : pad;
         }
     }
-    if (t < 2 * p->tap_pairs) {
-        taps[t] = pad;
-    }
 }
 
 TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, const uint32_t *wpk,
                                 const int32_t *bias, const tme_rq_t *rq, int8_t *pad, int8_t *out,
                                 const int32_t mode, const int32_t lo, const int32_t hi) {
-    const int32_t ch = p->ch, tap_pairs = p->tap_pairs, zp = p->out_offset;
+    const int32_t ch = p->ch, tap_pairs = p->tap_pairs, odd = p->odd_tap, zp = p->out_offset;
+    const int32_t in_h = p->in_h, in_w = p->in_w, ch4 = ch & ~3;
+    const int32_t gstride = 4 * tap_pairs + 2 * odd; /* weight words per group of 4 channels */
+    const int k3 = p->k_h == 3 && p->k_w == 3;
+    /* 3 x 3 with whole groups (from 16 channels: below, the copy costs more than it saves): border
+     * windows are gathered into scratch after the pad row and take the fixed-offset path too */
+    const int gather = k3 && ch4 == ch && ch >= 16;
+    int8_t *win = pad + ch;
     const int8_t *taps[TME_DW_MAX_TAPS];
     for (int32_t c = 0; c < ch; ++c) {
         pad[c] = (int8_t)p->pad_value;
     }
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_h;
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
-            tme_dw_taps(p, in, pad, oy, ox, taps);
-            const uint32_t *wg = wpk;
-            for (int32_t c = 0; c < ch; c += 4, wg += 4 * tap_pairs) {
-                const int32_t n = TME_MIN(4, ch - c);
-                int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-                if (n == 4) {
-                    tme_dw_group(taps, tap_pairs, c, 4, wg, acc);
-                } else {
-                    tme_dw_group(taps, tap_pairs, c, n, wg, acc);
+            const int32_t ix0 = ox * p->stride_w - p->pad_w;
+            const int inside = k3 && iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0 && ix0 + 3 <= in_w;
+            const int8_t *base = in + (iy0 * in_w + ix0) * ch;
+            int32_t row = in_w * ch;
+            if (!inside || ch4 != ch) {
+                tme_dw_taps(p, in, pad, oy, ox, taps);
+            }
+            if (!inside && gather) { /* a border window, gathered (pad bytes outside) */
+                uint32_t *dst = (uint32_t *)(void *)win;
+                for (int32_t t = 0; t < 9; ++t) {
+                    const int8_t *src = taps[t];
+                    for (int32_t k = 0; k < ch; k += 4) {
+                        *dst++ = tme_load32(src + k);
+                    }
                 }
+                base = win;
+                row = 3 * ch;
+            }
+            const int fast = inside || gather;
+            const uint32_t *wg = wpk;
+            int32_t c = 0;
+            for (; c < ch4; c += 4, wg += gstride) {
+                int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+                if (fast) {
+                    tme_dw3x3_group(base + c, row, ch, wg, acc);
+                } else {
+                    tme_dw_group(taps, tap_pairs, odd, c, 4, wg, acc);
+                }
+                out[c] = tme_rq_out(acc[0], rq + c, mode, zp, lo, hi);
+                out[c + 1] = tme_rq_out(acc[1], rq + c + 1, mode, zp, lo, hi);
+                out[c + 2] = tme_rq_out(acc[2], rq + c + 2, mode, zp, lo, hi);
+                out[c + 3] = tme_rq_out(acc[3], rq + c + 3, mode, zp, lo, hi);
+            }
+            if (c < ch) {
+                const int32_t n = ch - c;
+                int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+                tme_dw_group(taps, tap_pairs, odd, c, n, wg, acc);
                 for (int32_t j = 0; j < n; ++j) {
                     out[c + j] = tme_rq_out(acc[j], rq + c + j, mode, zp, lo, hi);
                 }
@@ -91,7 +197,8 @@ TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, cons
     }
 }
 
-/* bias: bias' per channel, padded to a multiple of 4; scratch: the pad row (ch bytes). */
+/* bias: bias' per channel, padded to a multiple of 4; scratch: the pad row (ch bytes), then for
+ * 3 x 3 filters on a multiple of 4 channels, at least 16, the gathered window (9 ch bytes). */
 static TME_UNUSED void tme_dwconv_s8(const tme_dw_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                      uint32_t *scratch, int8_t *out) {

@@ -173,3 +173,123 @@ static TME_UNUSED void tme_fc_packed_s8(const tme_fc_params_t *p, const int8_t *
         }
     }
 }
+
+/* ---- many passes over one input: the input widened once -----------------------------------------
+ * When the packed kernel would make many passes (the generator picks this for out_n / group >= 4,
+ * in_n % 8 == 0, the TFLM requantization), the input is widened once into `scratch` in SXTB16's
+ * order, per 4 inputs (x0, x2) (x1, x3): every pass then loads it with one LDRD per 4 inputs and
+ * only the weights need SXTB16. Same weight layout and folded bias as tme_fc_packed_s8; the
+ * requantization is common.h's tme_rq_out (one SMLAL + ASR in the usual modes). */
+typedef struct {
+    int32_t in_n, out_n, group, out_offset, act_min, act_max, rq_mode;
+} tme_fc_wide_params_t;
+
+TME_INLINE void tme_fc_wide_pass(const uint32_t *xw, int32_t in_n, const uint32_t *wp, int32_t *acc,
+                                 const int32_t group) {
+    for (int32_t b = 0; b < in_n / 4; ++b, xw += 2, wp += group) {
+        for (int32_t j = 0; j < group; ++j) {
+            acc[j] = tme_smlad(xw[0], tme_sxtb16(wp[j]), acc[j]);
+            acc[j] = tme_smlad(xw[1], tme_sxtb16_ror8(wp[j]), acc[j]);
+        }
+    }
+}
+
+#if defined(TME_DSP)
+/* 8 inputs per iteration: per 4 inputs one LDRD of the widened input into r2, r3, then the rows
+ * as in tme_fc_pass_dsp (LDRD of two rows' words, 4 SXTB16, 4 SMLAD). */
+#define TME_FCW_X "ldrd r2, r3, [%[x]], #8\n\t"
+#define TME_FCW_4 TME_FCW_X TME_FC_ROW2("a0", "a1") TME_FC_ROW2("a2", "a3")
+#define TME_FCW_5 TME_FCW_4 TME_FC_ROW1("a4")
+
+TME_INLINE int tme_fc_wide_pass_dsp(const uint32_t *xw, int32_t in_n, const uint32_t *wp,
+                                    int32_t *acc, const int32_t group) {
+    if (group != 4 && group != 5) {
+        return 0;
+    }
+    register int32_t a0 __asm__("r8") = acc[0];
+    register int32_t a1 __asm__("r9") = acc[1];
+    register int32_t a2 __asm__("r10") = acc[2];
+    register int32_t a3 __asm__("r11") = acc[3];
+    register int32_t a4 __asm__("r12") = group == 5 ? acc[4] : 0;
+    register const uint32_t *w __asm__("r4") = wp;
+    register const uint32_t *x __asm__("r5") = xw;
+    const uint32_t *const end = xw + in_n / 2;
+    do {
+        if (group == 5) {
+            __asm__(TME_FCW_5 TME_FCW_5
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),
+                      [w] "+r"(w), [x] "+r"(x)
+                    :
+                    : "r0", "r1", "r2", "r3", "lr", "memory");
+        } else {
+            __asm__(TME_FCW_4 TME_FCW_4
+                    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [w] "+r"(w),
+                      [x] "+r"(x)
+                    :
+                    : "r0", "r1", "r2", "r3", "lr", "memory");
+        }
+    } while (x != end);
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+    if (group == 5) {
+        acc[4] = a4;
+    }
+    return 1;
+}
+#else
+TME_INLINE int tme_fc_wide_pass_dsp(const uint32_t *xw, int32_t in_n, const uint32_t *wp,
+                                    int32_t *acc, const int32_t group) {
+    (void)xw;
+    (void)in_n;
+    (void)wp;
+    (void)acc;
+    (void)group;
+    return 0;
+}
+#endif
+
+TME_INLINE void tme_fc_wide_body(const tme_fc_wide_params_t *p, const uint32_t *xw,
+                                 const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
+                                 int8_t *out, const int32_t group, const int32_t mode,
+                                 const int32_t lo, const int32_t hi) {
+    const int32_t in_n = p->in_n, out_n = p->out_n, zp = p->out_offset;
+    for (int32_t oc = 0; oc < out_n; oc += group, wpk += group * (in_n / 4)) {
+        int32_t acc[6];
+        for (int32_t j = 0; j < group; ++j) {
+            acc[j] = bias[oc + j];
+        }
+        if (!tme_fc_wide_pass_dsp(xw, in_n, wpk, acc, group)) {
+            tme_fc_wide_pass(xw, in_n, wpk, acc, group);
+        }
+        for (int32_t j = 0; j < group; ++j) {
+            out[oc + j] = tme_rq_out(acc[j], rq + oc + j, mode, zp, lo, hi);
+        }
+    }
+}
+
+/* scratch: in_n / 2 words (the widened input). */
+static TME_UNUSED void tme_fc_wide_s8(const tme_fc_wide_params_t *p, const int8_t *in,
+                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
+                                      uint32_t *scratch, int8_t *out) {
+    for (int32_t b = 0; b < p->in_n / 4; ++b) {
+        const uint32_t x = tme_load32(in + 4 * b);
+        scratch[2 * b] = tme_sxtb16(x);
+        scratch[2 * b + 1] = tme_sxtb16_ror8(x);
+    }
+    const int32_t lo = p->act_min, hi = p->act_max, mode = p->rq_mode;
+    if (p->group == 5 && mode == TME_RQ_RELU && hi == 127) {
+        tme_fc_wide_body(p, scratch, wpk, bias, rq, out, 5, TME_RQ_RELU, lo, 127);
+    } else if (p->group == 4 && mode == TME_RQ_RELU && hi == 127) {
+        tme_fc_wide_body(p, scratch, wpk, bias, rq, out, 4, TME_RQ_RELU, lo, 127);
+    } else if (mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* no activation */
+        if (p->group == 5) {
+            tme_fc_wide_body(p, scratch, wpk, bias, rq, out, 5, TME_RQ_SIGNED, -128, 127);
+        } else {
+            tme_fc_wide_body(p, scratch, wpk, bias, rq, out, 4, TME_RQ_SIGNED, -128, 127);
+        }
+    } else { /* the generator uses this kernel only with groups of 4 or 5 */
+        tme_fc_wide_body(p, scratch, wpk, bias, rq, out, p->group == 5 ? 5 : 4, mode, lo, hi);
+    }
+}
