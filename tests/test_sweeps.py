@@ -364,6 +364,30 @@ def test_axes_state_one_measure_and_every_point_is_named_without_overlaps() -> N
     assert not overlapping, overlapping
 
 
+def test_bars_pair_a_dense_run_with_an_encoded_one_or_compute_dense_flash() -> None:
+    from tinyml_exp.report.bars import pairs
+
+    def run(method: str, weights: str, i: int) -> Run:
+        metrics, tags = _study_figures(method, i, device=True)
+        if weights == "dense":  # the same model built with dense weights
+            dense = metrics["flash/c_weights_dense_bytes"]
+            metrics |= {
+                "flash/firmware_bytes": 10_000 + dense,
+                "flash/c_weights_bytes": dense,
+                "cycles/median": 46e6,
+            }
+        return Run(
+            f"{method}-{weights}", method, "FINISHED", metrics, {**tags, "firmware.weights": weights}, {}
+        )
+
+    found = pairs([run("cluster", "dense", 4), run("cluster", "auto", 4), run("pcqat", "auto", 10)])
+    assert [p.label for p in found] == ["cluster", "pcqat"]
+    assert found[0].flash() == pytest.approx((90_000.0, False, 21_200.0))  # both built
+    assert found[0].count() == pytest.approx((46e6, 46e6 * 0.7))
+    assert found[1].flash() == pytest.approx((30_000.0, True, 17_600.0))  # dense: from the encoded image
+    assert found[1].count()[0] is None  # no dense run, no dense count
+
+
 @pytest.mark.slow
 @require_modules("hydra_plugins.hydra_ray_launcher", extra="scale")
 def test_ray_launcher_in_local_mode(tmp_path: Path) -> None:
