@@ -84,9 +84,11 @@ def plot_device_bars(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     if measured:
         unit = count_unit(measured)
         counts = [p.count() for p in found]
-        _bars(axes[0][1], ys, *zip(*counts, strict=True), encodings, 1e6, "M")
+        largest = max(v for pair in counts for v in pair if v is not None)
+        scale, prefix, words = (1e6, "M", "millions") if largest >= 1e6 else (1e3, "k", "thousands")
+        _bars(axes[0][1], ys, *zip(*counts, strict=True), encodings, scale, prefix)
         targets = "/".join(sorted({r.tags.get("target", "?") for r in measured}))
-        axes[0][1].set_xlabel(f"{unit} per inference on {targets}, measured (millions)")
+        axes[0][1].set_xlabel(f"{unit} per inference on {targets}, measured ({words})")
     axes[0][0].set_yticks(list(ys), [p.label for p in found])
     axes[0][0].invert_yaxis()
     _legend(fig, encodings, any(f[1] for f in flash))
@@ -105,7 +107,12 @@ def _legend(fig, encodings: bool, computed: bool) -> None:
         handles.append(Patch(color="tab:orange", label="encoded weights (export.weights)"))
     if computed:
         handles.append(
-            Patch(fc="white", ec="tab:blue", hatch="///", label="dense, computed from the C weights")
+            Patch(
+                fc="white",
+                ec="tab:blue",
+                hatch="///",
+                label="dense, computed from the C weights (flash only)",
+            )
         )
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
 
@@ -127,7 +134,16 @@ def _bars(ax, ys, dense, encoded, encodings: bool, scale: float, unit: str, hatc
             style = {"fc": "white", "ec": color, "hatch": "///"} if computed else {"color": color}
             ax.barh(y + shift, value / scale, height=height, **style)
             ax.text(
-                value / scale + top * 0.01, y + shift, f"{value / scale:,.1f} {unit}", va="center", fontsize=7
+                value / scale + top * 0.01,
+                y + shift,
+                f"{_short(value / scale)} {unit}",
+                va="center",
+                fontsize=7,
             )
     ax.set_xlim(0, top * 1.2)
     ax.grid(axis="x", alpha=0.3)
+
+
+def _short(x: float) -> str:
+    """Three significant digits, never an exponent: 0.427, 14.2, 89.4, 117, 1,234."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
