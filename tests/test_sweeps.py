@@ -310,7 +310,8 @@ def test_report_of_a_study_with_the_device_has_its_columns_and_pictures(tmp_path
     )
     assert by_method["ptq_dynamic"]["acc tflite %"] == "89.00"
     assert by_method["pcqat"]["weights vs dense"] == "0.38×"
-    assert by_method["pcqat"]["weight encodings"] == "auto: dense 2, clustered 1"
+    assert by_method["pcqat"]["weight encodings"] == "auto: dense ×2, clustered ×1"
+    assert by_method["qat"]["weight encodings"] == "auto: dense ×3"
     assert by_method["qat"]["instructions on device"] == "14,340,000"
     device = (tmp_path / "dev" / "device.md").read_text().splitlines()
     assert device[0].startswith("| method | status | acc keras % | acc tflite % | acc device % |")
@@ -366,6 +367,7 @@ def test_axes_state_one_measure_and_every_point_is_named_without_overlaps() -> N
 
 def test_bars_pair_a_dense_run_with_an_encoded_one_or_compute_dense_flash() -> None:
     from tinyml_exp.report.bars import pairs
+    from tinyml_exp.report.table import encodings_summary
 
     def run(method: str, weights: str, i: int) -> Run:
         metrics, tags = _study_figures(method, i, device=True)
@@ -386,6 +388,11 @@ def test_bars_pair_a_dense_run_with_an_encoded_one_or_compute_dense_flash() -> N
     assert found[0].count() == pytest.approx((46e6, 46e6 * 0.7))
     assert found[1].flash() == pytest.approx((30_000.0, True, 17_600.0))  # dense: from the encoded image
     assert found[1].count()[0] is None  # no dense run, no dense count
+    dense = {
+        "firmware.weights": "dense",
+        "firmware.encodings": "op0_CONV_2D=dense, op5_FULLY_CONNECTED=dense",
+    }
+    assert encodings_summary(Run("r", "r", "FINISHED", {}, dense, {})) == "dense ×2"  # no "dense: dense"
 
 
 @pytest.mark.slow

@@ -84,15 +84,16 @@ def _count_title(kind: str) -> Callable[[Sequence[Run]], str]:
 
 
 def encodings_summary(run: Run) -> str | None:
-    """The run's `firmware.encodings` tag ("op0_CONV_2D=dense, op5_FULLY_CONNECTED=sparse") as
-    the mode and a count per encoding: "auto: dense 1, sparse 1"."""
+    """The run's `firmware.encodings` tag ("op0_CONV_2D=dense, op5_FULLY_CONNECTED=sparse") as a
+    count per encoding, after the `export.weights` mode when it is not the only encoding:
+    "dense ×2", "auto: dense ×1, sparse ×1"."""
     tag = run.tags.get("firmware.encodings")
     if not tag:
         return None
     counts = Counter(item.rpartition("=")[2] for item in tag.split(", ") if "=" in item)
+    listed = ", ".join(f"{name} ×{n}" for name, n in counts.items())
     mode = run.tags.get("firmware.weights", "")
-    listed = ", ".join(f"{name} {n}" for name, n in counts.items())
-    return f"{mode}: {listed}" if mode else listed
+    return listed if not mode or set(counts) == {mode} else f"{mode}: {listed}"
 
 
 COLUMNS: tuple[Column, ...] = (
