@@ -12,6 +12,7 @@ from collections.abc import Sequence
 _DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
 _DISTANCES = (5, 12, 22, 34, 48)
 _LEADER_FROM = 12  # from this distance on, a line joins label and point
+_CROWDED_PX = 12.0  # another point this close: always a leader line
 _MARKER_PX = 4.0  # half the side of the box a marker occupies, in pixels
 
 
@@ -49,8 +50,12 @@ def place_labels(
         probe = ax.text(0, 0, texts[i], fontsize=fontsize)
         extent = probe.get_window_extent(renderer)
         probe.remove()
+        # A point with another within a few pixels gets its label a little away, with a line:
+        # next to it the label could belong to either.
+        crowded = _neighbours(pixels, i, _CROWDED_PX) > 0
+        distances = _DISTANCES[1:] if crowded else _DISTANCES
         best, best_cost = None, None
-        for distance, (dx, dy) in itertools.product(_DISTANCES, _DIRECTIONS):
+        for distance, (dx, dy) in itertools.product(distances, _DIRECTIONS):
             box = _box(pixels[i], dx * distance, dy * distance, extent.width, extent.height, fig.dpi)
             cost = sum(w for b, w in placed + obstacles if box.overlaps(b)) + 10 * (not _inside(box, frame))
             if best_cost is None or cost < best_cost:
