@@ -35,6 +35,15 @@ def test_table_is_aligned_with_thousands_separators_never_exponents() -> None:
     assert "e+" not in table and "loss" not in table
 
 
+def test_device_figures_name_their_unit_and_the_weights_saving() -> None:
+    metrics = {"cycles/median": 14_240_000.0, "ram/c_bytes": 11_584.0, "flash/c_weights_ratio": 0.38}
+    rows = summary_rows({**metrics, "flash/c_weights_bytes": 7_600.0}, {"cycles_unit": "instructions"})
+    assert ("instructions", "device median", "14,240,000", "") in rows
+    assert ("RAM", "activations (C)", "11,584", "B") in rows
+    assert ("flash", "C weights vs dense", "0.38", "×") in rows
+    assert summary_rows(metrics, {})[-1][0] == "cycles"  # a board counts cycles
+
+
 def test_summary_line_registry_tags_and_ui_hint() -> None:
     tags = {**TAGS, "architecture": "seed_cnn", "compression": "ptq_int8", "dataset": "d"}
     line = summary_line(METRICS, tags)

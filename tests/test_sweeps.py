@@ -225,9 +225,174 @@ def test_summary_table_skips_columns_no_run_has() -> None:
     header, rows = table_rows([_run("none", 0.9, 83_000), _run("ptq_int8", 0.895, 24_000)])
     assert header[:4] == ["method", "architecture", "target", "status"]
     assert "acc tflite %" in header and "acc device %" not in header
-    assert rows[1][header.index("tflite bytes")] == "24,000"
+    assert rows[1][header.index("tflite B")] == "24,000"
     text = to_markdown(header, rows)
     assert text.splitlines()[1].startswith("| --- |") and "| ptq_int8 |" in text
+
+
+# The seed study's shape on the emulated board (figures made up, not measured): float methods
+# near 84 kB / 46 M instructions, int8 ones crowded near 25 kB / 14 M, encodings on some.
+_FLOAT = ("none", "prune_constant", "prune_polynomial", "prune_structured", "cluster", "ptq_float16")
+_INT8 = ("ptq_int8", "qat", "pqat", "cqat", "pcqat")
+_ENCODED = {"prune_constant": ("sparse", 0.55), "cluster": ("clustered", 0.14), "pcqat": ("clustered", 0.38)}
+
+
+def _study_figures(method: str, i: int, device: bool) -> tuple[dict[str, float], dict[str, str]]:
+    floating = method in _FLOAT
+    weights = 80_000.0 if floating else 20_000.0
+    encoding, ratio = _ENCODED.get(method, ("dense", 1.0))
+    metrics = {
+        "accuracy/keras": 0.88 + 0.001 * i,
+        "accuracy/tflite": 0.879 + 0.001 * i,
+        "evaluate/tflite_samples": 10_000.0,
+        "size/tflite_bytes": 83_856.0 if floating else 24_500.0 + 10 * i,
+        "size/tflite_gzip_bytes": (60_000.0 if floating else 19_000.0) * (ratio if ratio < 1 else 1.0),
+        "ram/estimate_bytes": 42_000.0 if floating else 11_000.0 + i,
+        "flash/estimate_bytes": weights + 9_000.0,
+        "cycles/estimate": 45e6 if floating else 14e6 + 1e4 * i,
+    }
+    tags = {"compression": method, "architecture": "seed_cnn", "target": "qemu_netduinoplus2"}
+    tags |= {"profile.backend": "cgen", "cycles_unit": "instructions", "fits_target": "true"}
+    if device:
+        metrics |= {
+            "accuracy/device": 0.88,
+            "benchmark/samples": 200.0,
+            "flash/firmware_bytes": 10_000.0 + weights * ratio,
+            "flash/c_weights_bytes": weights * ratio,
+            "flash/c_weights_dense_bytes": weights,
+            "flash/c_weights_ratio": ratio,
+            "ram/c_bytes": 42_000.0 if floating else 11_000.0,
+            "cycles/median": (46e6 if floating else 14.2e6 + 2e4 * i) * (0.7 if ratio < 1 else 1.0),
+        }
+        layers = ["op0_CONV_2D=dense", "op2_CONV_2D=dense", f"op5_FULLY_CONNECTED={encoding}"]
+        tags |= {"firmware.weights": "auto", "firmware.encodings": ", ".join(layers)}
+    return metrics, tags
+
+
+def _log_study(uri: str, experiment: str, device: bool, methods: tuple[str, ...] = ()) -> str:
+    """A sweep parent and its children (the 12 methods by default) in a real MLflow store, one
+    batch per run; ptq_dynamic has no firmware (the generator refuses hybrid models), so its
+    device figures are missing. The parent's id."""
+    from mlflow.entities import Metric
+
+    from tinyml_exp.tracking import artifact_root_for
+    from tinyml_exp.tracking.connect import ensure_experiment
+
+    client = MlflowClient(uri)
+    experiment_id = ensure_experiment(client, experiment, artifact_root_for(uri))
+    parent = client.create_run(experiment_id, run_name="sweep", tags={"run_kind": "sweep_parent"})
+    for i, method in enumerate(methods or (*_FLOAT, *_INT8, "ptq_dynamic")):
+        metrics, tags = _study_figures(method, i, device and method != "ptq_dynamic")
+        tags["mlflow.parentRunId"] = parent.info.run_id
+        run = client.create_run(experiment_id, run_name=method, tags=tags)
+        client.log_batch(run.info.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
+        client.set_terminated(run.info.run_id, "FINISHED")
+    return parent.info.run_id
+
+
+def test_report_of_a_study_with_the_device_has_its_columns_and_pictures(tmp_path: Path) -> None:
+    from tinyml_exp.report import write_report
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    written = write_report(uri, tmp_path / "dev", parent_run_id=_log_study(uri, "dev", device=True))
+    lines = (tmp_path / "dev" / "summary.md").read_text().splitlines()
+    header, _, *rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    for title in ("acc keras %", "acc tflite %", "acc device %", "tflite B", "gzip B", "firmware flash B"):
+        assert title in header
+    for title in ("activation RAM B", "instructions on device", "weights vs dense", "weight encodings"):
+        assert title in header
+    assert "cycles on device" not in header and "flash B" not in header  # one measure per column
+    by_method = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert len(by_method) == 12 and "0" not in by_method["ptq_dynamic"].values()
+    assert (
+        by_method["ptq_dynamic"]["firmware flash B"] == "—"
+        and by_method["ptq_dynamic"]["acc device %"] == "—"
+    )
+    assert by_method["ptq_dynamic"]["acc tflite %"] == "89.00"
+    assert by_method["pcqat"]["weights vs dense"] == "0.38×"
+    assert by_method["pcqat"]["weight encodings"] == "auto: dense ×2, clustered ×1"
+    assert by_method["qat"]["weight encodings"] == "auto: dense ×3"
+    assert by_method["qat"]["instructions on device"] == "14,340,000"
+    device = (tmp_path / "dev" / "device.md").read_text().splitlines()
+    assert device[0].startswith("| method | status | acc keras % | acc tflite % | acc device % |")
+    assert "instructions on device" in device[0] and "RAM formula" not in device[0] and len(device) == 14
+    names = {p.name for p in written.paths}
+    assert {
+        "pareto_ram.png",
+        "pareto_flash.png",
+        "pareto_size.png",
+        "pareto_cycles.png",
+        "device_bars.png",
+    } <= names
+
+    # Without the device: no device column, no bars.
+    parent = _log_study(uri, "plain", device=False, methods=("none", "ptq_int8", "qat"))
+    plain = write_report(uri, tmp_path / "plain", parent_run_id=parent)
+    header = (tmp_path / "plain" / "summary.md").read_text().splitlines()[0]
+    assert "firmware flash B" not in header and "on device" not in header and "encodings" not in header
+    assert not {"device_bars.png", "device.md"} & {p.name for p in plain.paths}
+
+
+def test_axes_state_one_measure_and_every_point_is_named_without_overlaps() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tinyml_exp.report.labels import place_labels
+    from tinyml_exp.report.pareto import COSTS, axis_label, choose, point_labels
+
+    methods = _FLOAT + _INT8
+    runs = [Run(m, m, "FINISHED", *_study_figures(m, i, device=i > 0), {}) for i, m in enumerate(methods)]
+    measure, usable = choose(runs, dict(COSTS)["pareto_cycles"])
+    assert measure.metric == "cycles/median" and len(usable) == len(methods) - 1  # "none" has no device
+    assert axis_label(measure, usable) == "instructions per inference, measured on qemu_netduinoplus2"
+    measure, _ = choose(runs[:2], dict(COSTS)["pareto_cycles"])
+    assert measure.metric == "cycles/estimate"  # one run measured is not an axis: the estimate is
+    assert point_labels(usable[:2]) == ["prune_constant", "prune_polynomial"]
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    points = [(r.metrics["cycles/median"], 100 * r.metrics["accuracy/tflite"]) for r in usable]
+    ax.scatter(*zip(*points, strict=True))
+    ax.margins(0.18)
+    fig.tight_layout()
+    labels = place_labels(ax, points, [r.name for r in usable])
+    fig.canvas.draw()  # measured as drawn
+    boxes = [label.get_window_extent(fig.canvas.get_renderer()) for label in labels]
+    plt.close(fig)
+    assert sorted(label.get_text() for label in labels) == sorted(r.name for r in usable)
+    overlapping = [(i, j) for i in range(len(boxes)) for j in range(i) if boxes[i].overlaps(boxes[j])]
+    assert not overlapping, overlapping
+
+
+def test_bars_pair_a_dense_run_with_an_encoded_one_or_compute_dense_flash() -> None:
+    from tinyml_exp.report.bars import pairs
+    from tinyml_exp.report.table import encodings_summary
+
+    def run(method: str, weights: str, i: int) -> Run:
+        metrics, tags = _study_figures(method, i, device=True)
+        if weights == "dense":  # the same model built with dense weights
+            dense = metrics["flash/c_weights_dense_bytes"]
+            metrics |= {
+                "flash/firmware_bytes": 10_000 + dense,
+                "flash/c_weights_bytes": dense,
+                "cycles/median": 46e6,
+            }
+        return Run(
+            f"{method}-{weights}", method, "FINISHED", metrics, {**tags, "firmware.weights": weights}, {}
+        )
+
+    found = pairs([run("cluster", "dense", 4), run("cluster", "auto", 4), run("pcqat", "auto", 10)])
+    assert [p.label for p in found] == ["cluster", "pcqat"]
+    assert found[0].flash() == pytest.approx((90_000.0, False, 21_200.0))  # both built
+    assert found[0].count() == pytest.approx((46e6, 46e6 * 0.7))
+    assert found[1].flash() == pytest.approx((30_000.0, True, 17_600.0))  # dense: from the encoded image
+    assert found[1].count()[0] is None  # no dense run, no dense count
+    dense = {
+        "firmware.weights": "dense",
+        "firmware.encodings": "op0_CONV_2D=dense, op5_FULLY_CONNECTED=dense",
+    }
+    assert encodings_summary(Run("r", "r", "FINISHED", {}, dense, {})) == "dense ×2"  # no "dense: dense"
 
 
 @pytest.mark.slow

@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tinyml-exp-report: {e}", file=sys.stderr)
         return 1
     print((args.out / "summary.md").read_text())
+    device = args.out / "device.md"
+    if device in result.paths:  # the course's table, measured on the device
+        print(device.read_text())
     print("written: " + ", ".join(str(p) for p in result.paths))
     return 0
 

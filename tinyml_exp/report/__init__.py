@@ -1,4 +1,5 @@
-"""Report: the result-summary table (markdown + CSV) and Pareto plots of a sweep or experiment."""
+"""Report: the result-summary table (markdown + CSV), Pareto plots and, when firmware was built,
+the flash / instructions bars of a sweep or experiment."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyml_exp.report.bars import plot_device_bars
 from tinyml_exp.report.pareto import plot_pareto
 from tinyml_exp.report.table import Run, write_table
 
@@ -72,6 +74,8 @@ def write_report(
     runs = collect_runs(resolve_tracking_uri(uri), experiment, parent_run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = write_table(runs, out_dir)
-    paths += plot_pareto([r for r in runs if r.status == "FINISHED"], out_dir)
+    finished = [r for r in runs if r.status == "FINISHED"]
+    paths += plot_pareto(finished, out_dir)
+    paths += plot_device_bars(finished, out_dir)
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return ReportResult(runs, paths)

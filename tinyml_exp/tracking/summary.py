@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 # (section, label, metric, kind): the rows the table shows when the run logged the metric.
-# kind: "pct" a fraction shown in %, "int" a count with thousands separators, "ms" milliseconds.
+# kind: "pct" a fraction shown in %, "int" a count with thousands separators, "ms" milliseconds,
+# "x" a ratio. The "cycles" section is named "instructions" on a target that counts those (QEMU).
 _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("accuracy", "keras", "accuracy/keras", "pct"),
     ("accuracy", "tflite", "accuracy/tflite", "pct"),
@@ -19,32 +20,37 @@ _ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("RAM", "estimate", "ram/estimate_bytes", "int"),
     ("RAM", "TFLM arena", "ram/tflm_arena_bytes", "int"),
     ("RAM", "firmware", "ram/firmware_bytes", "int"),
+    ("RAM", "activations (C)", "ram/c_bytes", "int"),
     ("flash", "estimate", "flash/estimate_bytes", "int"),
     ("flash", "firmware", "flash/firmware_bytes", "int"),
+    ("flash", "C weights", "flash/c_weights_bytes", "int"),
+    ("flash", "C weights vs dense", "flash/c_weights_ratio", "x"),
     ("cycles", "estimate", "cycles/estimate", "int"),
     ("cycles", "device median", "cycles/median", "int"),
     ("latency", "estimate", "latency/estimate_ms", "ms"),
     ("latency", "device", "latency/ms", "ms"),
 )
-_UNITS = {"pct": "%", "int": "", "ms": "ms"}
+_UNITS = {"pct": "%", "int": "", "ms": "ms", "x": "×"}
 
 
 def format_value(value: float, kind: str) -> str:
-    """96.80 for a 0.968 "pct", 517,504 for an "int" (never 5.175e+05), 4.75 for "ms"."""
+    """96.80 for a 0.968 "pct", 517,504 for an "int" (never 5.175e+05), 4.75 for "ms", 0.38 for "x"."""
+    if kind in ("ms", "x"):
+        return f"{value:,.2f}"
     if kind == "pct":
         return f"{100 * value:.2f}"
-    if kind == "ms":
-        return f"{value:,.2f}"
     return f"{value:,.0f}"
 
 
 def summary_rows(metrics: Mapping[str, float], tags: Mapping[str, str]) -> list[tuple[str, str, str, str]]:
     """(section, label, value, unit) for each key figure the run has; bytes units say "B"."""
     rows = []
+    counts = "instructions" if tags.get("cycles_unit") == "instructions" else "cycles"
     for section, label, name, kind in _ROWS:
         if name in metrics:
             unit = "B" if name.endswith("_bytes") else _UNITS[kind]
-            rows.append((section, label, format_value(float(metrics[name]), kind), unit))
+            shown = counts if section == "cycles" else section
+            rows.append((shown, label, format_value(float(metrics[name]), kind), unit))
     if "fits_target" in tags:
         fits = "yes" if tags["fits_target"] == "true" else "NO"
         reason = tags.get("fits_target.reason", "")
