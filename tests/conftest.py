@@ -20,3 +20,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     from tests.helpers import check_requirements
 
     check_requirements(item)
+
+
+@pytest.fixture(scope="session")
+def models() -> dict[str, dict[str, bytes | int]]:
+    """The generated-C test models, converted once per session: test_cgen and test_cycle_model
+    both use them (a fixture imported into a second module would be built twice)."""
+    from tests.test_cgen import build_models
+
+    return build_models()

@@ -88,17 +88,18 @@ def check_complete(run, inputs: list[bytes]) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("machine", ["quiet", "two_cpu_hogs"])
-def test_soak_thousands_of_samples(machine: str) -> None:
-    """Issue 11: the stream used to stop after a few hundred samples (USART livelock). Both timings
-    must pass every time, with no timeout and no reset: the link does not merely heal, it holds.
-    The small CNN of the benchmark tests (256-byte int8 inputs, the receive ring's size) keeps
-    3,000 samples to about half a minute on a quiet machine."""
+def test_soak_thousands_of_samples_on_a_busy_machine() -> None:
+    """Issue 11: the stream used to stop after a few hundred samples (USART livelock) when the
+    machine was loaded. With two busy loops beside the emulator it must pass every time, with no
+    timeout and no reset: the link does not merely heal, it holds. (A quiet-machine run of the
+    same soak was dropped for suite time: the busy one is the stricter timing.) The small CNN of
+    the benchmark tests (256-byte int8 inputs, the receive ring's size) keeps 3,000 samples to
+    about a minute."""
     model = small_model("int8")
     rng = np.random.default_rng(1)
     inputs = [rng.integers(-128, 128, 256, dtype=np.int8).tobytes() for _ in range(SOAK_SAMPLES)]
     expected = [row.tobytes() for row in reference_outputs(model.tflite, inputs)]
-    with cpu_hogs(2 if machine == "two_cpu_hogs" else 0), qemu_link(model.firmware.elf) as link:
+    with cpu_hogs(2), qemu_link(model.firmware.elf) as link:
         run = stream(link, inputs, warmup=1, progress=False)
     assert run.error is None, run.error
     assert run.completed == SOAK_SAMPLES and run.outputs == expected  # bit-exact with TFLite
@@ -106,8 +107,7 @@ def test_soak_thousands_of_samples(machine: str) -> None:
     assert metrics["link/device_resets"] == 0 and metrics["link/timeouts"] == 0, metrics
     assert link.restarts == 0
     log.info(
-        "soak (%s): %d samples in %.1f s = %.1f samples/s, %.0f B/s on the wire",
-        machine,
+        "soak (two CPU hogs): %d samples in %.1f s = %.1f samples/s, %.0f B/s on the wire",
         run.completed,
         run.seconds,
         run.completed / run.seconds,

@@ -378,9 +378,9 @@ def _mixed(keras):
 ARCHITECTURES = {"course_cnn": _course_cnn, "mlp": _mlp, "resnet8": _resnet8, "mixed": _mixed}
 
 
-@pytest.fixture(scope="session")
-def models() -> dict[str, dict[str, bytes | int]]:
-    """{architecture: {"float": .tflite, "int8": .tflite}} plus "mixed_float_io" (int8 inside,
+def build_models() -> dict[str, dict[str, bytes | int]]:
+    """The `models` session fixture (tests/conftest.py, shared with test_cycle_model):
+    {architecture: {"float": .tflite, "int8": .tflite}} plus "mixed_float_io" (int8 inside,
     float32 interface: QUANTIZE / DEQUANTIZE). Random weights, biases and BatchNorm statistics."""
     import tensorflow as tf
     import tf_keras as keras

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import require_commands, require_modules
-from tests.test_cgen import models, random_inputs  # noqa: F401 - `models`: the session fixture
+from tests.test_cgen import random_inputs
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def test_instruction_stream_is_qemus(tmp_path: Path) -> None:
 @pytest.mark.slow
 @require_commands("qemu-system-arm")
 @pytest.mark.parametrize("arch,kind", [("course_cnn", "int8"), ("resnet8", "int8"), ("mlp", "float")])
-def test_models_instruction_stream_and_cycles(models, arch: str, kind: str, tmp_path: Path) -> None:  # noqa: F811
+def test_models_instruction_stream_and_cycles(models, arch: str, kind: str, tmp_path: Path) -> None:
     """The course CNN and ResNet-8 (int8, DSP paths) and the float MLP (FPU): QEMU's count and
     output, and at least one cycle per instruction."""
     from tinyml_exp.export.cgen import cycle_model, generate_c, qemu
