@@ -80,7 +80,7 @@ class MlflowSweepCallback(Callback):
             log.warning("preparing the sweep's base models failed (%s); each job trains its own", e)
             tags["sweep.base_models_failed"] = str(e)[:500]
         if warming is not None:
-            warming.join()
+            warming.finish()
         self._tracker.set_tags(tags)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 _exit_hook_installed = False
 _work_finished = False
+_KEEP_ALIVE_S = 120.0
 # What a job's stages import on first use, TensorFlow's (after the pools are sized) and the rest.
 _TENSORFLOW_MODULES = ("tf_keras", "tensorflow_model_optimization")
 _STAGE_MODULES = (
@@ -164,13 +165,13 @@ def _agreed(jobs: list[DictConfig], key: str) -> tuple[bool, Any]:
     return len(values) == 1, OmegaConf.select(jobs[0], key)
 
 
-def warm_joblib_workers(config: DictConfig, jobs: list[DictConfig]) -> threading.Thread | None:
+def warm_joblib_workers(config: DictConfig, jobs: list[DictConfig]) -> Warming | None:
     """Start the joblib workers and warm them in the background (None for another launcher or an
-    empty job list); join the thread before the launcher starts."""
+    empty job list); `Warming.finish()` before the launcher starts."""
     if "joblib" not in str(config.hydra.launcher.get("_target_", "")) or not jobs:
         return None
     from hydra.core.singleton import Singleton
-    from joblib import Parallel, delayed, effective_n_jobs
+    from joblib import delayed
 
     from tinyml_exp.runtime import auto_threads
 
@@ -185,19 +186,44 @@ def warm_joblib_workers(config: DictConfig, jobs: list[DictConfig]) -> threading
     uri = str(uri) if same_store else None
     hydra_state = Singleton.get_state()
 
-    def run() -> None:
+    warming = Warming(settings)
+    warming.start(delayed(warm_worker)(hydra_state, threads, dataset, seed, uri) for _ in warming.each)
+    return warming
+
+
+class Warming:
+    """The warm-up thread; until `finish`, it hands the workers an empty task every
+    `_KEEP_ALIVE_S`, since loky ends a worker idle for 300 s (a base model may train longer)."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        from joblib import effective_n_jobs
+
+        self.settings = settings
+        self.each = range(effective_n_jobs(settings.get("n_jobs")))
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, tasks: Any) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(list(tasks),), name="warm-workers", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, tasks: list[Any]) -> None:
+        from joblib import Parallel, delayed
+
         try:
-            workers = effective_n_jobs(settings.get("n_jobs"))
-            pids = Parallel(**settings)(
-                delayed(warm_worker)(hydra_state, threads, dataset, seed, uri) for _ in range(workers)
-            )
-            log.info("sweep: %d joblib workers warmed (processes %s)", workers, sorted(set(pids)))
+            pids = Parallel(**self.settings)(tasks)
+            log.info("sweep: %d joblib workers warmed (processes %s)", len(self.each), sorted(set(pids)))
+            while not self._done.wait(_KEEP_ALIVE_S):
+                Parallel(**self.settings)(delayed(os.getpid)() for _ in self.each)
         except Exception as e:  # only time is lost: the launcher starts its workers itself
             log.warning("warming the joblib workers failed (%s); the jobs start them", e)
 
-    thread = threading.Thread(target=run, name="warm-joblib-workers", daemon=True)
-    thread.start()
-    return thread
+    def finish(self) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def stop_joblib_workers(wait: bool = False) -> None:
