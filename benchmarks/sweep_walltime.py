@@ -68,18 +68,21 @@ def sweep_timeline(db: Path, epoch: float) -> str:
     the last job ended and the parent closed (after the report)."""
     with sqlite3.connect(db) as con:
         rows = con.execute(
-            "SELECT r.start_time, r.end_time, t.value FROM runs r LEFT JOIN tags t"
-            " ON t.run_uuid = r.run_uuid AND t.key = 'run_kind'"
+            "SELECT r.start_time, r.end_time, t.value, c.value FROM runs r LEFT JOIN tags t"
+            " ON t.run_uuid = r.run_uuid AND t.key = 'run_kind' LEFT JOIN tags c"
+            " ON c.run_uuid = r.run_uuid AND c.key = 'compression' ORDER BY r.start_time"
         ).fetchall()
-    parent = next((a, b) for a, b, kind in rows if kind == "sweep_parent")
-    jobs = [(a, b) for a, b, kind in rows if kind != "sweep_parent"]
+    parent = next((a, b) for a, b, kind, _ in rows if kind == "sweep_parent")
+    jobs = [(a, b) for a, b, kind, _ in rows if kind != "sweep_parent"]
 
     def at(ms: float) -> str:
         return f"{ms / 1000 - epoch:.1f}"
 
+    each = ", ".join(f"{name} {at(a)}–{at(b)}" for a, b, kind, name in rows if kind != "sweep_parent")
     return (
         f"parent opened {at(parent[0])}, first job {at(min(a for a, _ in jobs))}, "
-        f"last job ended {at(max(b for _, b in jobs))}, parent closed {at(parent[1])}"
+        f"last job ended {at(max(b for _, b in jobs))}, parent closed {at(parent[1])}\n"
+        f"   jobs, s: {each}"
     )
 
 

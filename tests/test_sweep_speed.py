@@ -44,6 +44,32 @@ def test_tflm_runs_on_the_stated_sample_and_says_so(trained) -> None:
     assert full["evaluate/tflm_samples"] == len(data.y_test)
 
 
+def test_a_worker_keeps_the_splits_it_loaded_read_only() -> None:
+    from tinyml_exp.data.base import keep_loaded
+    from tinyml_exp.data.synthetic import SyntheticDataset
+
+    small = SyntheticDataset(name="synthetic", class_names=[f"c{i}" for i in range(10)], num_train=60)
+    assert small.load(0) is not small.load(0)  # the default: every load reads again
+    keep_loaded(True)
+    try:
+        first = small.load(0)
+        assert small.load(0) is first and not first.x_train.flags.writeable
+        assert small.load(1) is not first  # another seed (or option) is another split
+        other = SyntheticDataset(name="synthetic", class_names=small.class_names, num_train=80)
+        assert len(other.load(1).y_train) + len(other.load(1).y_val) == 80
+    finally:
+        keep_loaded(False)
+    assert small.load(0) is not first
+
+
+def test_only_joblib_workers_settle_as_workers(monkeypatch) -> None:
+    import tinyml_exp.cli.sweep_workers as workers
+    import tinyml_exp.data.base as base
+
+    workers.settle_in_worker()  # the launching process (here: pytest's) keeps its normal exit
+    assert not workers._exit_hook_installed and not base._keep
+
+
 def test_worker_share_divides_the_cores_among_the_workers() -> None:
     assert worker_share(2, cores=2) == 1
     assert worker_share(-1, cores=4) == 1  # joblib -1: one worker per core

@@ -40,10 +40,15 @@ def objective_values(cfg: DictConfig, metrics: dict[str, float], fits: bool) -> 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")
 def _run(cfg: DictConfig) -> float | list[float] | None:
+    from tinyml_exp.cli.sweep_workers import work_finished
     from tinyml_exp.pipeline import run_experiment
     from tinyml_exp.tracking.quiet import native_logs
 
     hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        from tinyml_exp.cli.sweep_workers import settle_in_worker
+
+        settle_in_worker()
     try:
         with native_logs(cfg.verbose):
             summary = run_experiment(cfg, Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task))
@@ -55,6 +60,7 @@ def _run(cfg: DictConfig) -> float | list[float] | None:
         sys.exit(1)
     if hydra_cfg.mode != RunMode.MULTIRUN:  # a sweep's figures are in its report
         print_summary(summary)
+        work_finished()
     return objective_values(cfg, summary.metrics, summary.tags.get("fits_target", "true") == "true")
 
 
@@ -109,3 +115,6 @@ def main() -> None:
     except TinymlExpError as e:
         sys.exit(f"tinyml-exp: {e}")
     _run()
+    from tinyml_exp.cli.sweep_workers import leave_if_finished
+
+    leave_if_finished()  # a finished run or sweep: no teardown to wait for

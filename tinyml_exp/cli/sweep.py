@@ -65,15 +65,22 @@ class MlflowSweepCallback(Callback):
         self._prepare(config)
 
     def _prepare(self, config: DictConfig) -> None:
-        """Before the fan-out: the workers' core share, and the base models every job needs."""
-        from tinyml_exp.cli.sweep_plan import prepare_base_models, set_worker_cpus
+        """Before the fan-out: the workers' core share, the joblib workers started and warmed
+        while the base models every job needs are trained (`cli/sweep_workers.py`)."""
+        from tinyml_exp.cli.sweep_plan import job_configs, prepare_base_models, set_worker_cpus
+        from tinyml_exp.cli.sweep_workers import warm_joblib_workers
 
         tags: dict[str, Any] = {"sweep.worker_cpus": set_worker_cpus(config)}
+        warming = None
         try:
-            tags.update(prepare_base_models(config))
+            jobs = job_configs(config)
+            warming = warm_joblib_workers(config, jobs)
+            tags.update(prepare_base_models(config, jobs))
         except Exception as e:  # the jobs train what they need themselves, as without this step
             log.warning("preparing the sweep's base models failed (%s); each job trains its own", e)
             tags["sweep.base_models_failed"] = str(e)[:500]
+        if warming is not None:
+            warming.finish()
         self._tracker.set_tags(tags)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -81,6 +88,9 @@ class MlflowSweepCallback(Callback):
         interrupt.check()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from tinyml_exp.cli.sweep_workers import stop_joblib_workers
+
+        stop_joblib_workers()  # every job has returned: the idle workers exit while the report is made
         self._close("FINISHED")
 
     def _install_exit_hooks(self) -> None:
@@ -112,6 +122,10 @@ class MlflowSweepCallback(Callback):
             log.warning("sweep report failed: %s", e)
             tracker.set_tags({"report_failed": str(e)[:500]})
         tracker.close(status)
+        if status == "FINISHED":
+            from tinyml_exp.cli.sweep_workers import work_finished
+
+            work_finished()
         os.environ.pop(PARENT_RUN_ENV, None)
         os.environ.pop(SWEEP_ID_ENV, None)
         log.info("sweep parent run %s closed %s", tracker.run_id, status)

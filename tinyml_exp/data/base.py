@@ -55,7 +55,18 @@ class Dataset:
         raise NotImplementedError
 
     def load(self, seed: int) -> DatasetSplits:
-        """Read, limit, split and normalise. The split is a seeded shuffle, so it is reproducible."""
+        """Read, limit, split and normalise. The split is a seeded shuffle, so it is reproducible.
+        In a process that keeps what it loaded (`keep_loaded`), the same option and seed give the
+        splits loaded before, read-only."""
+        key = (type(self).__module__, type(self).__qualname__, repr(self), seed)
+        if _kept is not None and _kept[0] == key:
+            return _kept[1]
+        splits = self._read_split_normalise(seed)
+        if _keep:
+            _kept_splits(key, splits)
+        return splits
+
+    def _read_split_normalise(self, seed: int) -> DatasetSplits:
         import numpy as np
 
         x_train, y_train, x_test, y_test = self.read()
@@ -77,6 +88,27 @@ class Dataset:
             y_test=y_test.astype(np.int64),
             class_names=tuple(self.class_names),
         )
+
+
+# A sweep worker runs job after job on the same data: it keeps the last splits it loaded (one
+# entry: the memory a job holds anyway), so only its first job decodes the files.
+_keep = False
+_kept: tuple[tuple, DatasetSplits] | None = None
+
+
+def keep_loaded(keep: bool) -> None:
+    """Whether this process keeps the last splits `Dataset.load` returned (a sweep's workers do)."""
+    global _keep, _kept
+    _keep = keep
+    if not keep:
+        _kept = None
+
+
+def _kept_splits(key: tuple, splits: DatasetSplits) -> None:
+    global _kept
+    for name in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        getattr(splits, name).flags.writeable = False  # shared by the process's jobs: never changed
+    _kept = (key, splits)
 
 
 def check_label_range(name: str, num_classes: int, y_train: np.ndarray, y_test: np.ndarray) -> None:
