@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tinyml-exp-report: {e}", file=sys.stderr)
         return 1
     print((args.out / "summary.md").read_text())
+    if (args.out / "mlperf.md").is_file():
+        print((args.out / "mlperf.md").read_text())
     print("written: " + ", ".join(str(p) for p in result.paths))
     return 0
 

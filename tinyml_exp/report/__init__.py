@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyml_exp.report.mlperf import write_mlperf_table
 from tinyml_exp.report.pareto import plot_pareto
 from tinyml_exp.report.table import Run, write_table
 
@@ -72,6 +73,7 @@ def write_report(
     runs = collect_runs(resolve_tracking_uri(uri), experiment, parent_run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = write_table(runs, out_dir)
+    paths += write_mlperf_table(runs, out_dir)
     paths += plot_pareto([r for r in runs if r.status == "FINISHED"], out_dir)
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return ReportResult(runs, paths)
