@@ -17,7 +17,9 @@ Backends:
 - tflm_cmsis_nn: TFLM with CMSIS-NN kernels where TFLM has one (int8; `CMSIS_NN_OPTIMIZED`);
   float and the other operators run the reference kernels. Arm cores only.
 - cgen: the C this project generates (`tinyml_exp.export.cgen`): one call per operator, no
-  interpreter. Its figures are the generator's design target until QEMU counts calibrate them.
+  interpreter. Its layers are priced by `cgen_costs.py`: coefficients per kernel fitted to
+  per-layer QEMU instruction counts (benchmarks/cost_calibration.py) and turned into cycles with
+  the core's CPI; the constants below price what the fit does not cover (float32, no generated C).
 """
 
 from __future__ import annotations
@@ -179,6 +181,19 @@ class WorkItem:
     window_ops: int = 0
     elements: int = 0
     copy_bytes: int = 0
+    outputs: int = 0  # output elements (every operator): the fitted cgen costs' per-output term
+    # The generated C's kernel function that runs this operator: "" when it runs no code for it
+    # (RESHAPE aliases), None when unknown (no generated C: priced by the prior constants).
+    kernel: str | None = None
+    calls: int = 0  # 1 on the first operator of each kernel call (a fused call runs several)
+    step_label: str = ""  # the call's operators, "CONV_2D+MAX_POOL_2D" (its first: the fallback key)
+    # Output elements requantized in double precision (soft-float on a Cortex-M4): FULLY_CONNECTED
+    # when the generated C matches the TFLite interpreter (firmware.reference=tflite).
+    double_outputs: int = 0
+    # Output pixels × filter window (k_h·k_w) of a convolution: per-tap work (tap pointer tables,
+    # im2col copies, padding tests) that a small channel count leaves uncovered by the MACs.
+    taps: int = 0
+    window: int = 0  # the convolution's filter window k_h·k_w (a kernel's fit is kept per window)
 
 
 def cost_dtype(type_name: str) -> str:
@@ -191,9 +206,26 @@ def backend_available(backend: str, core: str) -> bool:
     return spec is not None and (backend != "tflm_cmsis_nn" or spec.arm)
 
 
+def _fitted_cycles(item: WorkItem, spec: CoreSpec, dsp: bool) -> float | None:
+    """The generated C's fitted QEMU instructions (`cgen_costs`) as cycles of `spec`'s core:
+    × the Cortex-M4 CPI (the counts are Cortex-M4 instructions) × the core's scale."""
+    from tinyml_exp.profile.cgen_costs import active_costs, instructions
+
+    count = instructions(item, active_costs())
+    if count is None:
+        return None
+    factor = 1.0 if dsp or item.dtype != "int8" else NO_DSP_FACTOR["cgen"]
+    return count * CORES["cortex-m4"].cpi * spec.scale * factor
+
+
 def layer_cycles(item: WorkItem, backend: str, core: str, fpu: bool, dsp: bool) -> float:
-    """Estimated cycles of one layer; raises KeyError for an unknown backend or core."""
+    """Estimated cycles of one layer; raises KeyError for an unknown backend or core. The
+    generated C's layers are priced by the fitted costs (`cgen_costs`) where they apply."""
     spec = CORES[core]
+    if backend == "cgen" and (item.dtype != "float32" or fpu):
+        fitted = _fitted_cycles(item, spec, dsp)
+        if fitted is not None:
+            return fitted
     table_backend = backend
     if backend == "tflm_cmsis_nn" and (item.dtype != "int8" or item.op not in CMSIS_NN_OPTIMIZED):
         table_backend = "tflm_reference"  # TFLM falls back to the reference kernel
@@ -217,7 +249,14 @@ def layer_cycles(item: WorkItem, backend: str, core: str, fpu: bool, dsp: bool) 
     return cycles
 
 
-def invoke_overhead(backend: str, dtype: str, core: str) -> float:
+def invoke_overhead(backend: str, dtype: str, core: str, fitted: bool = False) -> float:
+    """Per-inference cycles; `fitted`: the generated C's fitted term (`cgen_costs`) where it has one."""
+    if backend == "cgen" and fitted:
+        from tinyml_exp.profile.cgen_costs import active_costs
+
+        costs = active_costs()
+        if costs is not None and dtype in costs.invoke:
+            return costs.invoke[dtype] * CORES["cortex-m4"].cpi * CORES[core].scale
     return COSTS[(backend, dtype)].invoke_overhead * CORES[core].scale
 
 
@@ -228,5 +267,6 @@ def model_cycles(items: list[WorkItem], backend: str, core: str, fpu: bool, dsp:
     cycles = [layer_cycles(item, backend, core, fpu, dsp) for item in items]
     if cycles:
         dtype = max((i.dtype for i in items), key=lambda d: sum(i.macs + 1 for i in items if i.dtype == d))
-        cycles[0] += invoke_overhead(backend, dtype, core)
+        fitted = any(i.kernel is not None for i in items)
+        cycles[0] += invoke_overhead(backend, dtype, core, fitted)
     return cycles

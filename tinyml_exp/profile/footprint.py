@@ -57,6 +57,9 @@ class CGenFootprint:
     activation_bytes: int  # static activation buffer, inputs and outputs included
     weights_bytes: int  # const weights, biases, requantization tables, parameter records
     kernels: tuple[str, ...]  # kernel function per call
+    step_ops: tuple[tuple[int, ...], ...] = ()  # the TFLite operators each call runs
+    step_labels: tuple[str, ...] = ()  # and their names, "CONV_2D+MAX_POOL_2D"
+    reference: str = "tflm"  # the interpreter the C is bit-exact with (generate_c's reference)
 
 
 @dataclass
@@ -69,7 +72,7 @@ class FlashEstimate:
     cgen_error: str = ""
 
 
-def cgen_footprint(tflite: bytes) -> tuple[CGenFootprint | None, str]:
+def cgen_footprint(tflite: bytes, reference: str = "tflm") -> tuple[CGenFootprint | None, str]:
     """Run the C generator in a temporary directory; (None, reason) when it cannot."""
     try:
         from tinyml_exp.export.cgen import CGenError, generate_c
@@ -77,15 +80,20 @@ def cgen_footprint(tflite: bytes) -> tuple[CGenFootprint | None, str]:
         return None, f"C generator not available: {e}"
     with tempfile.TemporaryDirectory(prefix="tinyml-cgen-") as tmp:
         try:
-            result = generate_c(tflite, Path(tmp), "profile")
+            result = generate_c(tflite, Path(tmp), "profile", reference=reference)
         except (CGenError, ValueError) as e:
             return None, str(e)
     kernels = tuple(k.split(" <- ")[0] for k in result.kernels)
-    return CGenFootprint(result.activation_bytes, result.weights_bytes, kernels), ""
+    return CGenFootprint(
+        result.activation_bytes, result.weights_bytes, kernels, result.step_ops, result.step_labels, reference
+    ), ""
 
 
-def estimate_flash(tflite: bytes, operators: list[str], cgen: bool = True) -> FlashEstimate:
-    """Flash estimates for every backend (`operators`: the model's distinct operator names)."""
+def estimate_flash(
+    tflite: bytes, operators: list[str], cgen: bool = True, reference: str = "tflm"
+) -> FlashEstimate:
+    """Flash estimates for every backend (`operators`: the model's distinct operator names;
+    `reference`: the interpreter the generated C is to match, see `generate_c`)."""
     estimate = FlashEstimate()
     model = len(tflite) + _ALIGNMENT_SLACK
     for column, backend in enumerate(("tflm_reference", "tflm_cmsis_nn")):
@@ -95,7 +103,7 @@ def estimate_flash(tflite: bytes, operators: list[str], cgen: bool = True) -> Fl
         code = TFLM_FRAMEWORK_CODE_BYTES + TFLM_KERNEL_COMMON_BYTES[backend] + kernels
         estimate.parts[backend] = {"model": model, "code": code}
         estimate.per_backend[backend] = model + code
-    footprint, error = cgen_footprint(tflite) if cgen else (None, "not requested")
+    footprint, error = cgen_footprint(tflite, reference) if cgen else (None, "not requested")
     estimate.cgen, estimate.cgen_error = footprint, error
     if footprint is None:
         estimate.per_backend["cgen"] = None

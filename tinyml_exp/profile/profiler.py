@@ -14,12 +14,14 @@ Figures and their kind (also logged as the `profile.figure_kinds` tag):
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tinyml_exp.profile import cgen_costs
 from tinyml_exp.profile.calibration import BUILTIN_POINTS, CalibrationPoint, Scale, fit_scales
 from tinyml_exp.profile.costmodel import CORES, WorkItem, backend_available, cost_dtype, model_cycles
-from tinyml_exp.profile.footprint import FlashEstimate, estimate_flash
+from tinyml_exp.profile.footprint import CGenFootprint, FlashEstimate, estimate_flash
 from tinyml_exp.profile.layers import LayerProfile, analyze_layers, formula_peak, model_dtype
 from tinyml_exp.profile.memory import ArenaReport, measure_arena
 from tinyml_exp.profile.operators import BACKENDS, OperatorCheck, check_operators
@@ -33,7 +35,38 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _work(layers: list[LayerProfile]) -> list[WorkItem]:
+def _double_outputs(layer: LayerProfile, cgen: CGenFootprint | None) -> int:
+    """Outputs the generated C requantizes in double precision: TFLite's reference FULLY_CONNECTED
+    rounds in double, so the C matching it does too (export/cgen/ops_int8.py, lower_fc)."""
+    if cgen is None or cgen.reference != "tflite" or layer.op != "FULLY_CONNECTED" or layer.dtype != "INT8":
+        return 0
+    return sum(math.prod(shape) for shape in layer.output_shapes)
+
+
+def _taps(layer: LayerProfile) -> int:
+    """Output pixels × filter window of a convolution: MACs ÷ channels (input × output channels
+    for CONV_2D, the output channels for DEPTHWISE_CONV_2D)."""
+    if layer.op not in ("CONV_2D", "DEPTHWISE_CONV_2D") or not layer.input_shapes or not layer.output_shapes:
+        return 0
+    channels = layer.output_shapes[0][-1] * (layer.input_shapes[0][-1] if layer.op == "CONV_2D" else 1)
+    return layer.macs // channels if channels else 0
+
+
+def _window(layer: LayerProfile) -> int:
+    """k_h·k_w of a convolution: its taps ÷ output pixels."""
+    taps = _taps(layer)
+    shape = layer.output_shapes[0] if layer.output_shapes else ()
+    return taps // (shape[1] * shape[2]) if taps and len(shape) == 4 and shape[1] * shape[2] else 0
+
+
+def work_items(layers: list[LayerProfile], cgen: CGenFootprint | None = None) -> list[WorkItem]:
+    """The cost model's work per layer; with the generator's footprint, each layer also names the
+    kernel that runs it ("" for none) and the first layer of each call carries the call."""
+    kernel_of: dict[int, tuple[str, int, str]] = {}
+    for kernel, label, ops in zip(cgen.kernels, cgen.step_labels, cgen.step_ops, strict=True) if cgen else ():
+        kernel_of.update({op: (kernel, int(i == 0), label) for i, op in enumerate(ops)})
+    known = cgen is not None and bool(cgen.step_ops)
+    none = ("", 0, "")
     return [
         WorkItem(
             op=layer.op,
@@ -43,6 +76,13 @@ def _work(layers: list[LayerProfile]) -> list[WorkItem]:
             window_ops=layer.window_ops,
             elements=layer.elements,
             copy_bytes=layer.copy_bytes,
+            outputs=sum(math.prod(shape) for shape in layer.output_shapes),
+            kernel=kernel_of.get(layer.index, none)[0] if known else None,
+            calls=kernel_of.get(layer.index, none)[1],
+            step_label=kernel_of.get(layer.index, none)[2],
+            double_outputs=_double_outputs(layer, cgen),
+            taps=_taps(layer),
+            window=_window(layer),
         )
         for layer in layers
     ]
@@ -53,7 +93,7 @@ def calibration_point(
 ) -> CalibrationPoint:
     """A calibration point from a profile and the count measured for it on `result.target`
     (cycles, or instructions on a QEMU target), for `backend` (default `result.backend`)."""
-    work = _work(result.layers)
+    work = work_items(result.layers, result.flash.cgen)
     return CalibrationPoint(
         target=result.target.name,
         backend=backend or result.backend,
@@ -65,12 +105,15 @@ def calibration_point(
 
 
 def _estimates(
-    layers: list[LayerProfile], target: Target, scales: dict[tuple[str, str], Scale]
+    layers: list[LayerProfile],
+    target: Target,
+    scales: dict[tuple[str, str], Scale],
+    cgen: CGenFootprint | None,
 ) -> dict[str, BackendEstimate]:
     core = CORES[target.core]
     # QEMU counts instructions: divide cycles by the core's CPI so estimate and count compare.
     per_count = core.cpi if target.count_unit == "instructions" else 1.0
-    work, dtype = _work(layers), cost_dtype(model_dtype(layers))
+    work, dtype = work_items(layers, cgen), cost_dtype(model_dtype(layers))
     estimates = {}
     for backend in BACKENDS:
         if not backend_available(backend, target.core):
@@ -81,7 +124,8 @@ def _estimates(
         prior = sum(cycles)
         if scale is not None:
             cycles = [c * scale.factor for c in cycles]
-        estimates[backend] = BackendEstimate(cycles, prior, scale)
+        basis = cgen_costs.basis(work, cgen_costs.active_costs()) if backend == "cgen" else None
+        estimates[backend] = BackendEstimate(cycles, prior, scale, basis)
     return estimates
 
 
@@ -140,13 +184,15 @@ def profile_model(
     calibration: list[CalibrationPoint] | None = None,
     calibrate: bool = True,
     cache_dir: Path | None = None,
+    reference: str = "tflm",
 ) -> ProfileResult:
     """Profile `tflite` (bytes or a path) for `target`.
 
     `backend` picks the figures behind `cycles/estimate`, `flash/estimate_bytes`,
     `ram/estimate_bytes` and the verdict. `arena` runs the TFLM interpreter (child process);
     `arena_probe` also bisects the smallest arena. `calibration` adds measured points to the
-    built-in ones (`calibrate=False` ignores all). Never raises because a model does not fit or a
+    built-in ones (`calibrate=False` ignores all). `reference` is the interpreter the generated C is
+    to match (`generate_c`; the firmware's `firmware.reference`): its kernels differ. Never raises because a model does not fit or a
     backend cannot run it; raises `ValueError` for an unknown backend / core and
     `TFLiteGraphError` for a file that is not a model.
     """
@@ -159,7 +205,7 @@ def profile_model(
     report = None
     if arena:
         report = measure_arena(tflite, probe=arena_probe, timeout_s=probe_timeout_s, cache_dir=cache_dir)
-    flash = estimate_flash(tflite, [n for n, _ in graph.opcodes])
+    flash = estimate_flash(tflite, [n for n, _ in graph.opcodes], reference=reference)
     profile = ProfileResult(
         name=name or "model.tflite",
         target=target,
@@ -167,7 +213,7 @@ def profile_model(
         dtype=model_dtype(layers),
         model_bytes=len(tflite),
         layers=layers,
-        estimates=_estimates(layers, target, _scales(target, calibration, calibrate)),
+        estimates=_estimates(layers, target, _scales(target, calibration, calibrate), flash.cgen),
         arena=report,
         flash=flash,
         operators=operators,

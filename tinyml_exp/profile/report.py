@@ -130,12 +130,16 @@ def result_tags(result: ProfileResult) -> dict[str, str]:
         if estimate.total is None:
             tags[f"cost_model.{backend}"] = f"not available for {result.target.core}"
         elif estimate.scale is None:
-            tags[f"cost_model.{backend}"] = "prior (published/derived constants, profile/costmodel.py)"
+            tags[f"cost_model.{backend}"] = (
+                estimate.basis or "prior (published/derived constants, profile/costmodel.py)"
+            )
         else:
             s = estimate.scale
             tags[f"cost_model.{backend}"] = (
                 f"calibrated ×{s.factor:.3f} from {s.points} point(s): {'; '.join(s.sources)}"
             )
+            if estimate.basis:
+                tags[f"cost_model.{backend}_basis"] = estimate.basis
     arena = result.arena
     if arena is not None:
         # The by-name check above cannot see types and options; TFLM's own Prepare can.
@@ -221,6 +225,7 @@ def _compute_lines(result: ProfileResult) -> list[str]:
             f"{m[f'latency/estimate_{backend}_ms']:9.3f} ms  {m[f'throughput/estimate_{backend}_fps']:9.1f} fps"
             + (f"  {energy:9.1f} µJ" if energy is not None else "")
             + ("  (calibrated)" if result.estimates[backend].scale is not None else "")
+            + ("  (fitted per kernel)" if result.estimates[backend].basis else "")
             + ("  <- profile.backend" if backend == result.backend else "")
         )
     return lines

@@ -33,6 +33,7 @@ class BackendEstimate:
     layer_cycles: list[float] | None
     prior_total: float | None  # before calibration
     scale: Scale | None = None
+    basis: str | None = None  # what priced it when not the prior constants (cgen: the fitted costs)
 
     @property
     def total(self) -> float | None:

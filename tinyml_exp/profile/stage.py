@@ -77,6 +77,7 @@ def profile(cfg: DictConfig, target: Target, tflite: bytes, out_dir: Path, stem:
         calibration=calibration,
         calibrate=cfg.profile.calibrate,
         cache_dir=Path(cfg.cache.dir) / "profile" if cfg.cache.enabled else None,
+        reference=cfg.firmware.reference,  # the firmware's generated C: the kernels the estimate prices
     )
     paths = write_artifacts(result, out_dir / "profile", plot=cfg.profile.plot)
     result.artifacts = [("profile", path) for path in paths.values()]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyml_exp.report.bars import plot_device_bars
+from tinyml_exp.report.mlperf import write_mlperf_table
 from tinyml_exp.report.pareto import plot_pareto
 from tinyml_exp.report.table import Run, write_table
 
@@ -74,6 +75,7 @@ def write_report(
     runs = collect_runs(resolve_tracking_uri(uri), experiment, parent_run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = write_table(runs, out_dir)
+    paths += write_mlperf_table(runs, out_dir)
     finished = [r for r in runs if r.status == "FINISHED"]
     paths += plot_pareto(finished, out_dir)
     paths += plot_device_bars(finished, out_dir)
