@@ -142,3 +142,27 @@ def test_the_sweep_plan_sees_every_job_of_the_course_exercise() -> None:
         assert swept == [f"compression={n}" for n in option_names("compression")]
         [(part, count)] = base_configs(cfg).values()
         assert count == len(jobs) and part.train.epochs == 4
+
+
+def test_the_default_sweeper_launches_the_longest_jobs_first() -> None:
+    """The seed study's jobs ordered by their fine-tuning epochs (PCQAT's three phases first, the
+    post-training methods last); an experiment's own sweeper still wins over the default."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+
+    from tinyml_exp.cli.sweep_plan import job_configs, job_cost, job_overrides, longest_first
+    from tinyml_exp.config import config_dir, store_schemas
+
+    store_schemas()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("config", ["experiment=seed_exercise6"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        assert cfg.hydra.sweeper._target_.endswith("LongestFirstBasicSweeper")
+        cost = {job.compression.name: job_cost(job) for job in job_configs(cfg)}  # composed once
+        ordered = longest_first(cfg, job_overrides(cfg))
+        methods = [o.split("=", 1)[1] for job in ordered for o in job if o.startswith("compression=")]
+        assert methods[0] == "pcqat" and cost["pcqat"] == 6  # 3 phases x 2 epochs
+        assert [cost[m] for m in methods] == sorted(cost.values(), reverse=True)
+        assert set(methods[-4:]) == {"none", "ptq_int8", "ptq_dynamic", "ptq_float16"}
+        hil = compose("config", ["experiment=search_hil"], return_hydra_config=True)
+        assert hil.hydra.sweeper._target_.endswith("OptunaJournalSweeper")

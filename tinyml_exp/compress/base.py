@@ -91,6 +91,10 @@ class CompressionMethod:
             f"is not one of {', '.join(QUANTIZE_MODES)}",
         )
 
+    def training_epochs(self) -> int:
+        """Epochs of fine-tuning this method runs (0: none); the sweep runs the longest jobs first."""
+        return 0
+
     def recipe(self) -> TFLiteRecipe:
         return TFLiteRecipe(quantize=self.quantize, quantization_aware=self.quantization_aware)
 

@@ -108,6 +108,9 @@ class FineTunedMethod(CompressionMethod):
     def phases(self) -> list[Phase]:
         raise NotImplementedError
 
+    def training_epochs(self) -> int:
+        return self.epochs * len(self.phases())
+
     def apply(self, model: tf_keras.Model, data: DatasetSplits, settings: FineTuneSettings) -> CompressResult:
         from tinyml_exp.models.train import set_global_seed
 
