@@ -119,10 +119,17 @@ def default_sigint() -> None:
 
 
 def interrupt_when(
-    proc: subprocess.Popen, db: Path, count_query: str, at_least: int, timeout_s: float, what: str
+    proc: subprocess.Popen,
+    db: Path,
+    count_query: str,
+    at_least: int,
+    timeout_s: float,
+    what: str,
+    signum: int = signal.SIGINT,
 ) -> None:
-    """Ctrl-C `proc` once `count_query` on its MLflow store `db` counts `at_least` rows (fail with
-    `what` if it never does within `timeout_s`), then wait for it to end; killed in any case."""
+    """Ctrl-C `proc` (or send it `signum`) once `count_query` on its MLflow store `db` counts
+    `at_least` rows (fail with `what` if it never does within `timeout_s`), then wait for it to
+    end; killed in any case."""
     try:
         deadline = time.time() + timeout_s
         while time.time() < deadline:
@@ -133,7 +140,7 @@ def interrupt_when(
             time.sleep(0.3)
         else:
             pytest.fail(what)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         proc.wait(60)
     finally:
         proc.kill()

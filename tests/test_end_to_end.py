@@ -102,7 +102,9 @@ def test_unreachable_tracking_server_fails_fast_before_training(tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_training_keeps_the_run_marked_unfinished(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl_c", "sigterm"])
+def test_ctrl_c_during_training_keeps_the_run_marked_unfinished(tmp_path: Path, signum: int) -> None:
+    """Ctrl-C, and `kill` (SIGTERM: `timeout`, SLURM, CI runners), close the run KILLED."""
     args = [*tiny_overrides(tmp_path), "train.epochs=200", "cache.enabled=false"]
     proc = subprocess.Popen(
         app_command(*args, f"hydra.run.dir={tmp_path}/outputs/run"),
@@ -115,7 +117,7 @@ def test_ctrl_c_during_training_keeps_the_run_marked_unfinished(tmp_path: Path) 
     )
     # wait until training has logged its first epoch
     query = "select count(*) from metrics where key='train/loss'"
-    interrupt_when(proc, tmp_path / "mlflow.db", query, 1, 120, "training never started")
+    interrupt_when(proc, tmp_path / "mlflow.db", query, 1, 120, "training never started", signum)
     assert proc.returncode != 0
     _, [run] = runs(tmp_path)
     assert run.info.status == "KILLED"
