@@ -6,9 +6,11 @@ steps of inputs + output), flash, and the published Cortex-M4 figures beside the
 The models are built from the project's config (architecture=<name>, dataset=synthetic_<name>),
 trained one epoch on synthetic data (instruction counts do not depend on the weights) and
 converted to int8; the autoencoder trains with MSE here (tests/mlperf_models.py).
-`--device-inputs N` also streams N random inputs per model through the serial benchmark firmware
-(APP=bench) on QEMU and checks every output against TFLite Micro's (the embedded-input image of
-the main figures holds only a few inputs in flash).
+`--device-inputs N` also runs N random int8 inputs per model on the serial benchmark firmware
+(APP=bench) on QEMU and checks every output against TFLite Micro's, byte for byte: the firmware
+makes the inputs itself from a seed (INFER_RANDOM, firmware/PROTOCOL.md §4.7) and this script
+makes the same ones with the same PRNG, so only the small outputs cross the slow emulated UART
+(the embedded-input image of the main figures holds only a few inputs in flash).
 Usage: python benchmarks/mlperf_tiny.py [--inputs 5] [--device-inputs 1000] [--models resnet8,ds_cnn,...]
 """
 
@@ -58,25 +60,44 @@ def tflm_outputs(tflite: bytes, inputs: object) -> list[bytes]:
     return outputs
 
 
-def device_check(tflite: bytes, elf: Path, n_inputs: int, seed: int = 1) -> int:
-    """Streams `n_inputs` random int8 inputs through the APP=bench firmware `elf` under QEMU;
-    raises unless every output equals TFLite Micro's. Returns how many were checked."""
+def device_check(tflite: bytes, elf: Path, n_inputs: int, seed: int = 1, batch: int = 50) -> dict:
+    """Runs `n_inputs` random int8 inputs on the APP=bench firmware `elf` under QEMU, made on the
+    device from `seed` (INFER_RANDOM, firmware/PROTOCOL.md §4.7) and here with the same PRNG;
+    raises unless every output equals TFLite Micro's, byte for byte. Returns the count checked,
+    the wall time and the device's instruction counts."""
+    import time
+
     import numpy as np
 
     from tinyml_exp.hardware.client import DeviceClient
+    from tinyml_exp.hardware.protocol import max_random_count, random_inputs
     from tinyml_exp.hardware.qemu import run_qemu
     from tinyml_exp.tflite_graph import read_graph
 
-    shape = read_graph(tflite).input_tensors[0].shape
-    x = np.random.default_rng(seed).integers(-128, 128, size=(n_inputs, *shape), dtype=np.int8)
+    tensor = read_graph(tflite).input_tensors[0]
+    x = (
+        random_inputs(seed, 0, n_inputs, int(np.prod(tensor.shape)))
+        .view(np.int8)
+        .reshape(n_inputs, *tensor.shape)
+    )
     expected = tflm_outputs(tflite, x)
+    start = time.monotonic()
+    got = []
     with run_qemu(elf) as qemu, DeviceClient(qemu.open_serial(), timeout_s=600.0) as device:
-        device.connect(timeout_s=60.0)
-        for i, xi in enumerate(x):
-            got = device.infer(xi.tobytes()).output
-            if got != expected[i]:
-                raise SystemExit(f"{elf}: input {i}: the device's output differs from TFLite Micro's")
-    return n_inputs
+        info = device.connect(timeout_s=60.0)
+        if info.input.dtype_name != "int8":
+            raise SystemExit(
+                f"{elf}: INFER_RANDOM makes int8 inputs, the model takes {info.input.dtype_name}"
+            )
+        step = min(batch, max_random_count(info.output.size_bytes))
+        for first in range(0, n_inputs, step):
+            got += device.infer_random(seed, first, min(step, n_inputs - first))
+    seconds = time.monotonic() - start
+    for i, result in enumerate(got):
+        if result.output != expected[i]:
+            raise SystemExit(f"{elf}: input {i}: the device's output differs from TFLite Micro's")
+    counts = [r.count for r in got]
+    return {"checked": len(got), "seconds": seconds, "min": min(counts), "max": max(counts)}
 
 
 def measure(name: str, work: Path, n_inputs: int, device_inputs: int = 0) -> dict:
@@ -93,7 +114,7 @@ def measure(name: str, work: Path, n_inputs: int, device_inputs: int = 0) -> dic
     naive = program.naive_bytes()
     program.plan_buffers(graph=graph, overlap=False)
     image = build_firmware("qemu_netduinoplus2", cgen.model_c.parent, work / name / "fw_build", jobs=2)
-    checked = device_check(model.tflite, image.elf, device_inputs) if device_inputs else 0
+    device = device_check(model.tflite, image.elf, device_inputs) if device_inputs else None
     instructions = int(np.median(run.instructions))
     return {
         "name": name,
@@ -106,7 +127,7 @@ def measure(name: str, work: Path, n_inputs: int, device_inputs: int = 0) -> dic
         "tflm": measure_arena(model.tflite, probe=False).total_bytes,
         "model_flash": run.model_flash_bytes,
         "firmware_flash": image.flash_bytes,
-        "device_inputs": checked,
+        "device": device,
     }
 
 
@@ -135,7 +156,7 @@ def main() -> None:
         "--device-inputs",
         type=int,
         default=0,
-        help="also stream this many random inputs per model through the serial firmware on QEMU, bit-exact",
+        help="also run this many random inputs per model, made on the device, on the serial firmware on QEMU, bit-exact",
     )
     parser.add_argument("--models", default=",".join(PUBLISHED))
     args = parser.parse_args()
@@ -147,9 +168,12 @@ def main() -> None:
     )
     print(table(rows))
     for r in rows if args.device_inputs else ():
+        d = r["device"]
         print(
-            f"{r['name']}: {r['device_inputs']:,} random inputs through the serial firmware (APP=bench) "
-            "on QEMU, every output equal to TFLite Micro's"
+            f"{r['name']}: {d['checked']:,} random int8 inputs made on the device (INFER_RANDOM, seed 1) by the "
+            f"serial firmware (APP=bench) on QEMU, every output equal to TFLite Micro's, byte for byte; "
+            f"{d['seconds']:.0f} s wall ({d['checked'] / d['seconds']:.1f} inputs/s), "
+            f"{d['min']:,}–{d['max']:,} instructions per inference"
         )
     print(
         f"\nThe last three columns are {PUBLISHED_SOURCE}.\n"
