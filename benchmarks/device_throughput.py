@@ -5,7 +5,8 @@ ECHO requests of growing size (the device only copies them back) separate the fi
 request (host stack, QEMU's event loop or USB latency, the firmware's dispatch) from the marginal
 cost per byte on the wire. Host CPU time per request (time.process_time) is what pyserial,
 framing and CRCs cost this process. INFER rows
-run the model too, through `DeviceClient` and through the benchmark's `ReliableLink`.
+run the model too, through `DeviceClient` and through the benchmark's `ReliableLink`; the
+INFER_RANDOM row runs it on inputs the device makes itself (PROTOCOL.md §4.7), per input.
 
 Usage: python benchmarks/device_throughput.py [--requests 200] [--port URL]
   default: the fixture firmware (784-byte input) on QEMU's netduinoplus2, started here
@@ -34,6 +35,7 @@ from tinyml_exp.hardware.qemu import run_qemu  # noqa: E402
 from tinyml_exp.hardware.session import open_port  # noqa: E402
 
 ECHO_SIZES = (0, 16, 64, 128, 256, 512, 784)
+RANDOM_BATCH = 50  # inputs per INFER_RANDOM request
 
 
 @contextmanager
@@ -93,6 +95,11 @@ def main() -> None:
         )
         wall, cpu = timed(args.requests, lambda: client.infer(x))
         print(row("INFER (DeviceClient)", wire, wall, cpu))
+        # Inputs made on the device (PROTOCOL.md §4.7): only the request and the outputs travel.
+        n = min(RANDOM_BATCH, protocol.max_random_count(info.output.size_bytes))
+        wire = 2 * protocol.OVERHEAD_BYTES + 10 + n * (protocol.COUNT_BYTES + info.output.size_bytes)
+        wall, cpu = timed(max(1, args.requests // n), lambda: client.infer_random(1, 0, n))
+        print(row(f"INFER_RANDOM x{n}, per input", wire // n, wall / n, cpu / n))
         client.close()
         with ReliableLink(lambda: open_port(url, args.baudrate), url, timeout_s=10.0) as link:
             link.connect()

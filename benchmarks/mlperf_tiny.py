@@ -6,10 +6,15 @@ steps of inputs + output), flash, and the published Cortex-M4 figures beside the
 The models are built from the project's config (architecture=<name>, dataset=synthetic_<name>),
 trained one epoch on synthetic data (instruction counts do not depend on the weights) and
 converted to int8; the autoencoder trains with MSE here (tests/mlperf_models.py).
-`--device-inputs N` also streams N random inputs per model through the serial benchmark firmware
-(APP=bench) on QEMU and checks every output against TFLite Micro's (the embedded-input image of
-the main figures holds only a few inputs in flash).
-Usage: python benchmarks/mlperf_tiny.py [--inputs 5] [--device-inputs 1000] [--models resnet8,ds_cnn,...]
+`--device-inputs N` also runs N random int8 inputs per model on the serial benchmark firmware
+(APP=bench) on QEMU and checks every output against TFLite Micro's, byte for byte: the firmware
+makes the inputs itself from a seed (INFER_RANDOM, firmware/PROTOCOL.md §4.7) and this script
+makes the same ones with the same PRNG, so only the small outputs cross the slow emulated UART
+(the embedded-input image of the main figures holds only a few inputs in flash).
+`--cycle-model` adds the Cortex-M4 cycle model's cycles per MAC (export/cgen/cycle_model.py) beside
+the published best.
+Usage: python benchmarks/mlperf_tiny.py [--inputs 5] [--device-inputs 1000] [--cycle-model]
+       [--models resnet8,ds_cnn,...]
 """
 
 from __future__ import annotations
@@ -58,28 +63,69 @@ def tflm_outputs(tflite: bytes, inputs: object) -> list[bytes]:
     return outputs
 
 
-def device_check(tflite: bytes, elf: Path, n_inputs: int, seed: int = 1) -> int:
-    """Streams `n_inputs` random int8 inputs through the APP=bench firmware `elf` under QEMU;
-    raises unless every output equals TFLite Micro's. Returns how many were checked."""
+def device_check(tflite: bytes, elf: Path, n_inputs: int, seed: int = 1, batch: int = 50) -> dict:
+    """Runs `n_inputs` random int8 inputs on the APP=bench firmware `elf` under QEMU, made on the
+    device from `seed` (INFER_RANDOM, firmware/PROTOCOL.md §4.7) and here with the same PRNG;
+    raises unless every output equals TFLite Micro's, byte for byte. Returns the count checked,
+    the wall time and the device's instruction counts."""
+    import time
+
     import numpy as np
 
     from tinyml_exp.hardware.client import DeviceClient
+    from tinyml_exp.hardware.protocol import max_random_count, random_inputs
     from tinyml_exp.hardware.qemu import run_qemu
     from tinyml_exp.tflite_graph import read_graph
 
-    shape = read_graph(tflite).input_tensors[0].shape
-    x = np.random.default_rng(seed).integers(-128, 128, size=(n_inputs, *shape), dtype=np.int8)
+    tensor = read_graph(tflite).input_tensors[0]
+    x = (
+        random_inputs(seed, 0, n_inputs, int(np.prod(tensor.shape)))
+        .view(np.int8)
+        .reshape(n_inputs, *tensor.shape)
+    )
     expected = tflm_outputs(tflite, x)
+    start = time.monotonic()
+    got = []
     with run_qemu(elf) as qemu, DeviceClient(qemu.open_serial(), timeout_s=600.0) as device:
-        device.connect(timeout_s=60.0)
-        for i, xi in enumerate(x):
-            got = device.infer(xi.tobytes()).output
-            if got != expected[i]:
-                raise SystemExit(f"{elf}: input {i}: the device's output differs from TFLite Micro's")
-    return n_inputs
+        info = device.connect(timeout_s=60.0)
+        if info.input.dtype_name != "int8":
+            raise SystemExit(
+                f"{elf}: INFER_RANDOM makes int8 inputs, the model takes {info.input.dtype_name}"
+            )
+        step = min(batch, max_random_count(info.output.size_bytes))
+        for first in range(0, n_inputs, step):
+            got += device.infer_random(seed, first, min(step, n_inputs - first))
+    seconds = time.monotonic() - start
+    for i, result in enumerate(got):
+        if result.output != expected[i]:
+            raise SystemExit(f"{elf}: input {i}: the device's output differs from TFLite Micro's")
+    counts = [r.count for r in got]
+    return {"checked": len(got), "seconds": seconds, "min": min(counts), "max": max(counts)}
 
 
-def measure(name: str, work: Path, n_inputs: int, device_inputs: int = 0) -> dict:
+# The published figures' board (conf/target/nucleo_l4r5zi.yaml: RM0432, 100 < HCLK <= 120 MHz).
+PUBLISHED_WAIT_STATES = 5
+
+
+def modelled_cycles(tflite: bytes, work: Path, expected_output: object) -> object:
+    """The Cortex-M4 cycle model (export/cgen/cycle_model.py) on the first input of run_on_qemu,
+    flash wait states of the published board; raises unless its output equals QEMU's."""
+    import numpy as np
+
+    from tinyml_exp.export.cgen.cycle_model import cycle_model_missing, model_cycles
+    from tinyml_exp.tflite_graph import read_graph
+
+    if missing := cycle_model_missing():
+        raise SystemExit(f"--cycle-model: {missing}")
+    shape = read_graph(tflite).input_tensors[0].shape
+    x = np.random.default_rng(0).integers(-128, 128, size=(1, *shape), dtype=np.int8)
+    run = model_cycles(work / "model", x[0], work / "cycles", PUBLISHED_WAIT_STATES)
+    if run.output.tobytes() != np.asarray(expected_output).reshape(-1).view(np.uint8).tobytes():
+        raise SystemExit(f"{work.name}: the cycle model's output differs from QEMU's")
+    return run
+
+
+def measure(name: str, work: Path, n_inputs: int, device_inputs: int = 0, cycle_model: bool = False) -> dict:
     import numpy as np
 
     from tests.mlperf_models import mlperf_model
@@ -89,11 +135,12 @@ def measure(name: str, work: Path, n_inputs: int, device_inputs: int = 0) -> dic
 
     model = mlperf_model(name)
     cgen, run = run_on_qemu(model.tflite, work / name, n_inputs)
+    cycles = modelled_cycles(model.tflite, work / name, run.outputs[0]) if cycle_model else None
     program, graph, _ = build_program(model.tflite)
     naive = program.naive_bytes()
     program.plan_buffers(graph=graph, overlap=False)
     image = build_firmware("qemu_netduinoplus2", cgen.model_c.parent, work / name / "fw_build", jobs=2)
-    checked = device_check(model.tflite, image.elf, device_inputs) if device_inputs else 0
+    device = device_check(model.tflite, image.elf, device_inputs) if device_inputs else None
     instructions = int(np.median(run.instructions))
     return {
         "name": name,
@@ -106,7 +153,8 @@ def measure(name: str, work: Path, n_inputs: int, device_inputs: int = 0) -> dic
         "tflm": measure_arena(model.tflite, probe=False).total_bytes,
         "model_flash": run.model_flash_bytes,
         "firmware_flash": image.flash_bytes,
-        "device_inputs": checked,
+        "device": device,
+        "cycles": cycles,
     }
 
 
@@ -128,6 +176,23 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def cycle_table(rows: list[dict]) -> str:
+    """Modelled cycles per MAC (one input) beside the published cycles per MAC."""
+    lines = [
+        f"| model | instructions / MAC (QEMU) | modelled cycles / MAC ({PUBLISHED_WAIT_STATES} wait states) "
+        "| modelled cycles / instruction | taken branches / MAC | published best cycles / MAC |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        c = r["cycles"]
+        best = min(PUBLISHED[r["name"]], key=lambda v: float(v.split("–")[0]))
+        lines.append(
+            f"| {TASK[r['name']]} {r['name']} | {r['per_mac']:.2f} | {c.cycles / r['macs']:.2f} "
+            f"| {c.cycles_per_instruction:.2f} | {c.taken_branches / r['macs']:.3f} | {best} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=5, help="random inputs per model under QEMU (median)")
@@ -135,21 +200,39 @@ def main() -> None:
         "--device-inputs",
         type=int,
         default=0,
-        help="also stream this many random inputs per model through the serial firmware on QEMU, bit-exact",
+        help="also run this many random inputs per model, made on the device, on the serial firmware on QEMU, bit-exact",
+    )
+    parser.add_argument(
+        "--cycle-model",
+        action="store_true",
+        help="also model the Cortex-M4 cycles of one input per model (unicorn; minutes per model)",
     )
     parser.add_argument("--models", default=",".join(PUBLISHED))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(name, Path(tmp), args.inputs, args.device_inputs) for name in args.models.split(",")]
+        rows = [
+            measure(name, Path(tmp), args.inputs, args.device_inputs, args.cycle_model)
+            for name in args.models.split(",")
+        ]
     print(
         "MLPerf Tiny reference models, int8 PTQ, generated C, QEMU netduinoplus2 (Cortex-M4) -icount shift=0,"
         f" median of {args.inputs} random inputs, outputs equal to TFLite Micro's on every one"
     )
     print(table(rows))
-    for r in rows if args.device_inputs else ():
+    if args.cycle_model:
         print(
-            f"{r['name']}: {r['device_inputs']:,} random inputs through the serial firmware (APP=bench) "
-            "on QEMU, every output equal to TFLite Micro's"
+            "\nModelled Cortex-M4 cycles (export/cgen/cycle_model.py: TRM timings, taken-branch refills, "
+            f"ART cache with {PUBLISHED_WAIT_STATES} flash wait states as on the NUCLEO-L4R5ZI at 120 MHz), "
+            "the first input; published best: the lowest of the last three columns above"
+        )
+        print(cycle_table(rows))
+    for r in rows if args.device_inputs else ():
+        d = r["device"]
+        print(
+            f"{r['name']}: {d['checked']:,} random int8 inputs made on the device (INFER_RANDOM, seed 1) by the "
+            f"serial firmware (APP=bench) on QEMU, every output equal to TFLite Micro's, byte for byte; "
+            f"{d['seconds']:.0f} s wall ({d['checked'] / d['seconds']:.1f} inputs/s), "
+            f"{d['min']:,}–{d['max']:,} instructions per inference"
         )
     print(
         f"\nThe last three columns are {PUBLISHED_SOURCE}.\n"

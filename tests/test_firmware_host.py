@@ -240,3 +240,51 @@ def test_uart_rx_simulation_catches_the_rxneie_only_livelock(tmp_path: Path) -> 
     )
     assert result.returncode == 3, result.stdout + result.stderr
     assert "livelock" in result.stdout
+
+
+def _random_reference(seed: int, first: int, count: int) -> list[bytes]:
+    """Scalar transcription of PROTOCOL.md §4.7 (independent of the numpy lanes it checks)."""
+    rows = []
+    for index in range(first, first + count):
+        x = (seed + index * 0x9E3779B9) & 0xFFFFFFFF
+        for shift, factor in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
+            x = ((x ^ (x >> shift)) * factor) & 0xFFFFFFFF
+        x = (x ^ (x >> 16)) or 1
+        row = bytearray()
+        for _ in range(784):
+            x ^= (x << 13) & 0xFFFFFFFF
+            x ^= x >> 17
+            x ^= (x << 5) & 0xFFFFFFFF
+            row.append(x >> 24)
+        rows.append(bytes(row))
+    return rows
+
+
+def test_infer_random_matches_the_python_generator(driver: Path) -> None:
+    seed, first, count = 0xDEADBEEF, 7, 20
+    inputs = protocol.random_inputs(seed, first, count, 784)
+    assert [r.tobytes() for r in inputs] == _random_reference(seed, first, count)
+    # Meaningful test inputs: the full int8 range, about uniformly (20 x 784 bytes, ~61 per value).
+    histogram = np.bincount(inputs.reshape(-1), minlength=256)
+    assert histogram.min() > 25 and histogram.max() < 110
+    assert protocol.random_inputs(seed, first + 1, 1, 784)[0].tobytes() == inputs[1].tobytes()
+    requests = [
+        protocol.encode_frame(Command.INFER_RANDOM, 1, protocol.encode_infer_random(seed, first, count)),
+        protocol.encode_frame(Command.INFER_RANDOM, 2, struct.pack("<IIH", seed, first, 0)),
+        protocol.encode_frame(Command.INFER_RANDOM, 3, struct.pack("<IIH", seed, first, 4682)),
+        protocol.encode_frame(Command.INFER_RANDOM, 4, bytes(9)),
+    ]
+    decoder = protocol.FrameDecoder(max_payload=protocol.MAX_PAYLOAD_BYTES)
+    replies = decoder.feed(run_driver(driver, "app", stdin=b"".join(requests)))
+    assert (replies[0].cmd, replies[0].seq) == (0x85, 1)
+    results = protocol.parse_infer_random_reply(replies[0].payload, 10, count)
+    assert [r.output for r in results] == [_fixture_reference(x.tobytes()) for x in inputs]
+    assert {r.count for r in results} == {HOST_COUNTER_STEP}
+    # 65535 // (4 + 10) = 4681 entries fit one reply; 0 or more, or a payload that is not 10 bytes, fail.
+    assert protocol.max_random_count(10) == 4681
+    errors = [(f.seq, protocol.parse_error(f.payload)) for f in replies[1:]]
+    assert [(seq, e.code, e.command, e.detail) for seq, e in errors] == [
+        (2, ErrorCode.BAD_LENGTH, Command.INFER_RANDOM, 4681),
+        (3, ErrorCode.BAD_LENGTH, Command.INFER_RANDOM, 4681),
+        (4, ErrorCode.BAD_LENGTH, Command.INFER_RANDOM, 10),
+    ]

@@ -301,3 +301,12 @@ def test_measure_app_counts_the_model_alone(tmp_path: Path) -> None:
     sums = np.stack([x[:, k::10].astype(np.int64).sum(axis=1) >> 3 for k in range(10)], axis=1)
     assert np.array_equal(run.outputs.view(np.int8), np.clip(sums, -128, 127))
     assert len(set(run.instructions)) == 1 and run.instructions[0] > 784  # one pass over the input
+
+
+def test_infer_random_inputs_made_on_the_device_match_the_python_generator(device: DeviceClient) -> None:
+    # The same PRNG in C on the Cortex-M4 and in numpy (PROTOCOL.md §4.7): 20 inputs, one request.
+    inputs = protocol.random_inputs(2026, 0, 20, 784)
+    results = device.infer_random(2026, 0, 20)
+    assert [r.output for r in results] == [fixture_reference(x.tobytes()) for x in inputs]
+    assert len({r.count for r in results}) == 1  # data-independent work, exact under -icount
+    assert device.infer(inputs[3].tobytes()) == results[3]  # the same input sent over the link

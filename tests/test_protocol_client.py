@@ -14,6 +14,7 @@ from tinyml_exp.hardware import protocol
 from tinyml_exp.hardware.client import (
     HANDSHAKE_SEQ,
     DeviceClient,
+    DeviceError,
     DeviceErrorReply,
     DeviceLinkError,
     DeviceResetError,
@@ -158,3 +159,25 @@ def test_a_failing_port_is_a_link_error() -> None:
     client = DeviceClient(DeadPort(fixture_device))  # type: ignore[arg-type]
     with pytest.raises(DeviceLinkError, match="reading from fake failed: socket disconnected"):
         client.identify()
+
+
+def test_infer_random_takes_a_reply_longer_than_the_default_bound() -> None:
+    def random_device(frame: Frame) -> bytes:
+        if frame.cmd != Command.INFER_RANDOM:
+            return fixture_device(frame)
+        seed, first, count = struct.unpack("<IIH", frame.payload)
+        entries = b"".join(struct.pack("<I", first + i) + bytes([seed & 0xFF]) * 10 for i in range(count))
+        return protocol.encode_frame(0x85, frame.seq, entries)
+
+    client = DeviceClient(FakePort(random_device))  # type: ignore[arg-type]
+    results = client.infer_random(7, 100, 400)  # 5,600 reply bytes > the 4,096 of an unknown device
+    assert [r.count for r in results] == list(range(100, 500))
+    assert {r.output for r in results} == {bytes([7]) * 10}
+    with pytest.raises(ValueError, match=r"count 4682: one INFER_RANDOM reply carries 1 \.\.\. 4681"):
+        client.infer_random(7, 0, 4682)
+
+
+def test_infer_random_on_an_older_firmware_names_the_fix() -> None:
+    client = DeviceClient(FakePort(fixture_device))  # type: ignore[arg-type]
+    with pytest.raises(DeviceError, match="does not answer INFER_RANDOM: rebuild it"):
+        client.infer_random(1, 0, 5)

@@ -95,6 +95,74 @@ static void tme_app_infer(uint8_t seq)
     tme_proto_end(&tme_app_writer);
 }
 
+/*
+ * INFER_RANDOM (PROTOCOL.md §4.7): inputs made on the device, so that a thousand inferences do not
+ * wait on the link (QEMU's UART takes one byte per main-loop pass: ~2-3 kB/s under load).
+ * Input `index` of seed S: state = fmix32(S + index * 0x9E3779B9) (murmur3's finaliser, a
+ * bijection: nearby indices give unrelated states; 0 becomes 1, xorshift's only forbidden state),
+ * then byte k is the top byte of the state after the (k + 1)-th xorshift32 (13, 17, 5) step.
+ * tinyml_exp/hardware/protocol.py (random_inputs) generates the same bytes.
+ */
+#define TME_APP_RANDOM_REQUEST_BYTES 10U
+#define TME_APP_RANDOM_ENTRY_BYTES (TME_APP_COUNT_BYTES + TME_MODEL_OUTPUT_BYTES)
+#define TME_APP_RANDOM_MAX_COUNT (TME_PROTO_MAX_PAYLOAD_BYTES / TME_APP_RANDOM_ENTRY_BYTES)
+
+static uint32_t tme_app_random_state(uint32_t seed, uint32_t index)
+{
+    uint32_t x = seed + (index * 0x9E3779B9U);
+    x ^= x >> 16;
+    x *= 0x85EBCA6BU;
+    x ^= x >> 13;
+    x *= 0xC2B2AE35U;
+    x ^= x >> 16;
+    return (x == 0U) ? 1U : x;
+}
+
+static void tme_app_random_fill(uint8_t *dst, uint32_t state)
+{
+    for (uint32_t k = 0U; k < (uint32_t)TME_MODEL_INPUT_BYTES; k++) {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        dst[k] = (uint8_t)(state >> 24);
+    }
+}
+
+static uint32_t tme_app_get_u32(const uint8_t *src)
+{
+    return (uint32_t)src[0] | ((uint32_t)src[1] << 8) | ((uint32_t)src[2] << 16) | ((uint32_t)src[3] << 24);
+}
+
+static void tme_app_infer_random(const tme_proto_parser_t *frame)
+{
+    if (frame->length != TME_APP_RANDOM_REQUEST_BYTES) {
+        tme_proto_send_error(&tme_app_writer, frame->seq, TME_ERR_BAD_LENGTH, frame->cmd,
+                             TME_APP_RANDOM_REQUEST_BYTES);
+        return;
+    }
+    uint32_t seed = tme_app_get_u32(&frame->payload[0]);
+    uint32_t first = tme_app_get_u32(&frame->payload[4]);
+    uint32_t count = (uint32_t)frame->payload[8] | ((uint32_t)frame->payload[9] << 8);
+    if ((count == 0U) || (count > TME_APP_RANDOM_MAX_COUNT)) {
+        tme_proto_send_error(&tme_app_writer, frame->seq, TME_ERR_BAD_LENGTH, frame->cmd,
+                             (uint32_t)TME_APP_RANDOM_MAX_COUNT);
+        return;
+    }
+    uint8_t seq = frame->seq; /* the frame's fields stay valid: no byte is parsed meanwhile */
+    /* Streamed: each entry leaves as soon as its inference is done, with no reply-sized buffer. */
+    tme_proto_begin(&tme_app_writer, TME_CMD_INFER_RANDOM | TME_CMD_REPLY_FLAG, seq,
+                    (uint16_t)(count * TME_APP_RANDOM_ENTRY_BYTES));
+    for (uint32_t i = 0U; i < count; i++) {
+        uint8_t count_bytes[TME_APP_COUNT_BYTES];
+        tme_app_random_fill((uint8_t *)tme_model_input(), tme_app_random_state(seed, first + i));
+        tme_proto_put_u32(count_bytes, tme_runner_invoke_timed());
+        tme_proto_put(&tme_app_writer, count_bytes, sizeof count_bytes);
+        tme_proto_put(&tme_app_writer, (const uint8_t *)tme_model_output(), TME_MODEL_OUTPUT_BYTES);
+        tme_port_watchdog_kick(); /* a long request is progress, like the text dialect's `infer N` */
+    }
+    tme_proto_end(&tme_app_writer);
+}
+
 #ifdef TME_PROFILE_LAYERS
 _Static_assert(TME_MODEL_LAYERS * 4U <= TME_PROTO_MAX_PAYLOAD_BYTES,
                "protocol v2 carries at most 65535 payload bytes: too many layers for LAYERS");
@@ -152,6 +220,9 @@ static void tme_app_dispatch(const tme_proto_parser_t *frame)
     case TME_CMD_ECHO:
         tme_proto_send(&tme_app_writer, TME_CMD_ECHO | TME_CMD_REPLY_FLAG, frame->seq, frame->payload,
                        frame->length);
+        break;
+    case TME_CMD_INFER_RANDOM:
+        tme_app_infer_random(frame);
         break;
 #ifdef TME_PROFILE_LAYERS
     case TME_CMD_LAYERS:

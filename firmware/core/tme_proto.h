@@ -39,6 +39,9 @@
 /* Addition to version 2 (PROTOCOL.md §4.6): per-layer counts of the last inference; answered only
  * by a firmware built with -DTME_PROFILE_LAYERS (any other answers UNKNOWN_COMMAND). */
 #define TME_CMD_LAYERS 0x04U
+/* Addition to version 2 (PROTOCOL.md §4.7): the device generates `count` inputs from a seed with
+ * the documented PRNG, runs the model on each and returns every count and output in one reply. */
+#define TME_CMD_INFER_RANDOM 0x05U
 /* A successful reply carries the request's code with this bit set. */
 #define TME_CMD_REPLY_FLAG 0x80U
 /* Device -> host frames that are not the echo of a request code. */

@@ -169,6 +169,33 @@ class DeviceClient:
         reply = self.request(Command.INFER, bytes(input_bytes), timeout_s=timeout_s)
         return protocol.parse_infer_reply(reply.payload, info.output.size_bytes)
 
+    def infer_random(
+        self, seed: int, first: int, count: int, *, timeout_s: float | None = None
+    ) -> list[InferResult]:
+        """Runs the model on inputs `first` ... `first + count - 1` that the device generates from
+        `seed` (INFER_RANDOM, PROTOCOL.md §4.7; `protocol.random_inputs` makes the same bytes):
+        one request, one reply with every count and output. A firmware without it refuses."""
+        info = self.info if self.info is not None else self.identify()
+        limit = protocol.max_random_count(info.output.size_bytes)
+        if not 1 <= count <= limit:
+            raise ValueError(
+                f"count {count}: one INFER_RANDOM reply carries 1 ... {limit} outputs of this model"
+            )
+        self._decoder.max_payload = max(
+            self._decoder.max_payload, count * (protocol.COUNT_BYTES + info.output.size_bytes)
+        )
+        try:
+            reply = self.request(
+                Command.INFER_RANDOM, protocol.encode_infer_random(seed, first, count), timeout_s=timeout_s
+            )
+        except DeviceErrorReply as e:
+            if e.error.code != protocol.ErrorCode.UNKNOWN_COMMAND:
+                raise
+            raise DeviceError(
+                "the firmware does not answer INFER_RANDOM: rebuild it from this checkout (APP=bench)"
+            ) from e
+        return protocol.parse_infer_random_reply(reply.payload, info.output.size_bytes, count)
+
     def layers(self, layers: int | None = None) -> list[int]:
         """Per-layer counts of the last inference (LAYERS, PROTOCOL.md §4.6); `layers` is the
         expected number. A firmware built without TME_PROFILE_LAYERS refuses: one clear error."""

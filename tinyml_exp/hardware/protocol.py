@@ -1,6 +1,6 @@
 """Host side of the firmware's binary serial protocol, version 2 (normative: `firmware/PROTOCOL.md`).
 
-Pure Python, no I/O: frame encoding, an incremental frame decoder that resynchronises after
+Python and numpy, no I/O: frame encoding, an incremental frame decoder that resynchronises after
 garbage, and strict parsers for the reply payloads. Anything that does not match the frozen
 layout exactly raises `ProtocolError`; numbers travel as little-endian integers (the tensor scale
 as its IEEE-754 bit pattern).
@@ -14,6 +14,8 @@ import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
+
+import numpy as np
 
 from tinyml_exp.errors import TinymlExpError
 
@@ -44,6 +46,7 @@ class Command(IntEnum):
     INFER = 0x02
     ECHO = 0x03
     LAYERS = 0x04  # addition to version 2 (PROTOCOL.md §4.6): profiling firmware only
+    INFER_RANDOM = 0x05  # addition to version 2 (PROTOCOL.md §4.7): inputs made on the device
 
 
 class DeviceFrame(IntEnum):
@@ -383,6 +386,66 @@ def parse_layers_reply(payload: bytes, layers: int | None = None) -> list[int]:
     if layers is not None and len(payload) != 4 * layers:
         raise ProtocolError(f"LAYERS reply has {len(payload) // 4} counts, the model has {layers} layers")
     return list(struct.unpack(f"<{len(payload) // 4}I", payload))
+
+
+# --- INFER_RANDOM (PROTOCOL.md §4.7) ---------------------------------------------------------------
+
+_RANDOM_REQUEST = struct.Struct("<IIH")  # seed, index of the first input, count
+_GOLDEN = 0x9E3779B9
+_MASK32 = 0xFFFFFFFF
+
+
+def encode_infer_random(seed: int, first: int, count: int) -> bytes:
+    """The INFER_RANDOM request payload: inputs `first` ... `first + count - 1` of `seed`."""
+    if not (0 <= seed <= _MASK32 and 0 <= first <= _MASK32 and 1 <= count <= 0xFFFF):
+        raise ProtocolError(
+            f"INFER_RANDOM needs u32 seed and first index and 1 <= count <= 65535, got {seed}, {first}, {count}"
+        )
+    return _RANDOM_REQUEST.pack(seed, first, count)
+
+
+def max_random_count(output_bytes: int) -> int:
+    """The most inputs one INFER_RANDOM reply can carry (its payload is at most 65535 bytes)."""
+    return MAX_PAYLOAD_BYTES // (COUNT_BYTES + output_bytes)
+
+
+def parse_infer_random_reply(payload: bytes, output_bytes: int, count: int) -> list[InferResult]:
+    """Strict parser of the INFER_RANDOM reply: `count` entries of u32 count + output bytes."""
+    entry = COUNT_BYTES + output_bytes
+    if len(payload) != count * entry:
+        raise ProtocolError(
+            f"INFER_RANDOM reply of {len(payload)} bytes, expected {count} x {entry} "
+            f"(4-byte count + {output_bytes}-byte output per input)"
+        )
+    return [parse_infer_reply(payload[i * entry : (i + 1) * entry], output_bytes) for i in range(count)]
+
+
+def random_states(seed: int, first: int, count: int) -> np.ndarray:
+    """The PRNG state each input starts from: murmur3's fmix32 of seed + index * 0x9E3779B9, 0 -> 1."""
+    x = (seed + np.arange(first, first + count, dtype=np.uint64) * _GOLDEN) & _MASK32
+    x = x.astype(np.uint32)
+    x ^= x >> np.uint32(16)
+    x *= np.uint32(0x85EBCA6B)
+    x ^= x >> np.uint32(13)
+    x *= np.uint32(0xC2B2AE35)
+    x ^= x >> np.uint32(16)
+    x[x == 0] = 1
+    return x
+
+
+def random_inputs(seed: int, first: int, count: int, input_bytes: int) -> np.ndarray:
+    """The raw input bytes INFER_RANDOM makes on the device, one row per input (uint8,
+    `count` x `input_bytes`): byte k is the top byte of the state after the (k + 1)-th
+    xorshift32 (13, 17, 5) step. The inputs are the lanes of one vector, so this is fast in numpy
+    although each stream is sequential."""
+    x = random_states(seed, first, count)
+    out = np.empty((count, input_bytes), dtype=np.uint8)
+    for k in range(input_bytes):
+        x ^= x << np.uint32(13)
+        x ^= x >> np.uint32(17)
+        x ^= x << np.uint32(5)
+        out[:, k] = x >> np.uint32(24)
+    return out
 
 
 def encode_error(error: ErrorReply) -> bytes:
