@@ -23,6 +23,7 @@ KERNEL_SOURCES = (
     "mean_s8.c",
     "softmax_s8.c",
     "f32.c",
+    "fc_hybrid.c",
     "fc_enc_f32.c",
     "conv_enc_f32.c",
 )
@@ -31,6 +32,7 @@ _KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
 _NEEDS = {
     "fc_enc_s8.c": ("fc_s8.c",),
     "fc_enc_f32.c": ("f32.c",),
+    "fc_hybrid.c": ("fc_s8.c", "f32.c"),
     "conv_enc_f32.c": ("f32.c", "conv_enc_s8.c"),
 }  # kernel file -> the files whose types it uses
 _PER_LINE = {
