@@ -20,17 +20,20 @@ typedef struct {
 
 TME_INLINE int32_t tme_roundf_half_away(float x) {
     const float a = x < 0.0f ? -x : x;
-    int32_t i = (int32_t)a; /* |x| <= 128.5 here (clamped by the caller): exact */
+    int32_t i = (int32_t)a; /* |x| < 128 where it is used (the zero point): exact */
     if (a - (float)i >= 0.5f) {
         ++i;
     }
     return x < 0.0f ? -i : i;
 }
 
-/* x clamped to [lo, hi] before rounding: the same integer as clamping after (lo, hi integers). */
-TME_INLINE int32_t tme_quantize_hybrid(float x, float lo, float hi) {
-    x = x < lo ? lo : (x > hi ? hi : x);
-    return tme_roundf_half_away(x);
+/* round(y) half away from zero, given y2 = 2y: with t = trunc(2y), (t + sign(t)) / 2 truncated is
+ * trunc(y) + [frac(y) >= 1/2] for either sign. The caller passes x * (2 * inv), which is the float
+ * 2 * (x * inv) exactly (scaling by 2 commutes with rounding), and |2y| <= 510: the cast is exact.
+ * Branch-free and no float compares: the quantization loop is a multiply, a convert and integer ops. */
+TME_INLINE int32_t tme_round_half_away_2x(float y2) {
+    const int32_t t = (int32_t)y2;
+    return (t + (t < 0 ? -1 : 1)) / 2;
 }
 
 /* Quantize `in` into `q`; returns the input scale, sets *zp. */
@@ -56,9 +59,10 @@ static float tme_fc_hybrid_quantize(const tme_fc_hybrid_params_t *p, const float
         const float e_max = 127.0f + (rmax / scale < 0.0f ? -rmax / scale : rmax / scale);
         const float z = e_min < e_max ? z_min : z_max;
         *zp = z <= -128.0f ? -128 : (z >= 127.0f ? 127 : tme_roundf_half_away(z));
-        const float inv = 1.0f / scale, lo = (float)(-128 - *zp), hi = (float)(127 - *zp);
+        const float inv2 = 2.0f * (1.0f / scale);
+        const int32_t off = *zp;
         for (int32_t i = 0; i < p->in_n; ++i) {
-            q[i] = (int8_t)(tme_quantize_hybrid(in[i] * inv, lo, hi) + *zp);
+            q[i] = (int8_t)tme_sat8(tme_round_half_away_2x(in[i] * inv2) + off);
         }
         return scale;
     }
@@ -67,9 +71,9 @@ static float tme_fc_hybrid_quantize(const tme_fc_hybrid_params_t *p, const float
     if (range == 0.0f) {
         return 1.0f;
     }
-    const float inv = 127.0f / range;
+    const float inv2 = 2.0f * (127.0f / range);
     for (int32_t i = 0; i < p->in_n; ++i) {
-        q[i] = tme_quantize_hybrid(in[i] * inv, -127.0f, 127.0f);
+        q[i] = (int8_t)tme_clamp_s8(tme_round_half_away_2x(in[i] * inv2), -127, 127);
     }
     return range / 127.0f;
 }
