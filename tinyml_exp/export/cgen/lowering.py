@@ -50,27 +50,30 @@ _LOWER_ANY_TYPE = {
 }
 
 
-def fold_float16_weights(graph: Graph) -> tuple[Graph, frozenset[int]]:
+def fold_float16_weights(graph: Graph) -> tuple[Graph, frozenset[int], dict[int, np.ndarray]]:
     """The graph with every DEQUANTIZE of a constant FLOAT16 tensor (what float16 quantization
-    makes of weights and biases) replaced by its float32 result, and the indices of those operators.
+    makes of weights and biases) replaced by its float32 result; the indices of those operators;
+    and, per folded tensor, its float16 values.
 
     TFLite computes the same values at run time (float16 -> float32 is exact), so the float
-    kernels run unchanged on constant float32 weights. They are stored in flash as float32: twice
-    the float16 bytes, but no conversion per MAC in every float kernel and no RAM copy at start-up
-    (benchmarks/seed_study_device.md has the figures)."""
-    tensors, folded = list(graph.tensors), set()
+    kernels run unchanged on constant float32 weights. FULLY_CONNECTED keeps its weights as
+    float16 in flash (kernels/fc_f16w.c converts each as it is used: one VCVTB per MAC on
+    Cortex-M4, half the bytes); convolution weights are stored as float32, since each is used
+    once per output pixel and they are few (benchmarks/seed_study_device.md has both figures)."""
+    tensors, folded, halves = list(graph.tensors), set(), {}
     for op in graph.operators:
         if op.opcode != "DEQUANTIZE" or len(op.inputs) != 1 or len(op.outputs) != 1:
             continue
         src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
         if src.type_name != "FLOAT16" or src.data is None or dst.type_name != "FLOAT32":
             continue
-        data = src.data.astype(np.float16).astype(np.float32).reshape(dst.shape)
-        tensors[dst.index] = dataclasses.replace(dst, data=data)
+        half = src.data.astype(np.float16).reshape(dst.shape)
+        tensors[dst.index] = dataclasses.replace(dst, data=half.astype(np.float32))
         folded.add(op.index)
+        halves[dst.index] = half
     if not folded:
-        return graph, frozenset()
-    return dataclasses.replace(graph, tensors=tuple(tensors)), frozenset(folded)
+        return graph, frozenset(), {}
+    return dataclasses.replace(graph, tensors=tuple(tensors)), frozenset(folded), halves
 
 
 def _check_operator(graph: Graph, op: Operator) -> None:
@@ -182,8 +185,8 @@ _WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 def lower_graph(graph: Graph, reference: str = "tflm", weights: str = "dense") -> Program:
     """Turn every operator into a kernel call (RESHAPE into an alias); `weights`: encodings.py."""
     _check_io(graph)
-    graph, folded = fold_float16_weights(graph)
-    ctx = LowerContext(graph=graph, reference=reference, weights=weights)
+    graph, folded, halves = fold_float16_weights(graph)
+    ctx = LowerContext(graph=graph, reference=reference, weights=weights, float16=halves)
     consumers: dict[int, list[Operator]] = defaultdict(list)
     for op in graph.operators:
         for i in op.inputs:
