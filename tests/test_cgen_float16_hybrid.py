@@ -134,6 +134,24 @@ def test_dynamic_range_dense_layers_match_tflite(converted, variant: str, tmp_pa
     assert (got == want).mean() >= 0.99
 
 
+def test_the_cost_model_prices_both_kernels_from_their_measured_counts(converted) -> None:
+    from tests.test_profile import target
+    from tinyml_exp.profile import profile_model
+    from tinyml_exp.profile.cgen_costs import MEASURED_ONCE
+
+    # dense layers 150 -> 40 -> 30 (hybrid) -> 7 (float32, priced by the prior constants)
+    dynamic = profile_model(converted["dynamic"], target("qemu_netduinoplus2"), arena=False)
+    assert dynamic.tags["cost_model.cgen"].endswith("2 of 3 operators by their kernel's coefficients, "
+                                                    "0 by their operator's, 1 by the prior")  # fmt: skip
+    half = profile_model(converted["float16"], target("qemu_netduinoplus2"), arena=False)
+    # conv + fused max-pool (2 operators, the prior) and the dense layer (its measured entry)
+    assert "1 of 3 operators by their kernel's coefficients" in half.tags["cost_model.cgen"]
+    assert (
+        MEASURED_ONCE[("float32", "tme_fc_f16w_f32")]["macs"]
+        > MEASURED_ONCE[("float32", "tme_fc_hybrid")]["macs"]
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.firmware
 @require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")

@@ -40,14 +40,17 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 FEATURES = ("macs", "outputs", "window_ops", "calls", "double_outputs", "taps")
 COSTS_PATH = Path(__file__).with_name("cgen_costs.json")
-# Kernels none of the five calibration models runs, priced from a one-off QEMU measurement instead
-# of the fit (the file's entries win). tme_fc_hybrid (dynamic-range FULLY_CONNECTED), measured
-# 2026-12-02 on dense-only models 2028->10, 512->10, 2028->40 (random inputs): 1.41 instructions
-# per MAC + 27.4 per input element (quantizing the input) + 770 per call. FEATURES has no
-# per-input term, so it is folded into `macs` at the course CNN's 10 outputs (1.41 + 27.4 / 10):
-# exact for ptq_dynamic's seed CNN, too high for layers with many more outputs.
+# Kernels none of the five calibration models runs, priced from one-off QEMU counts of dense-only
+# models 2028->10, 512->10, 2028->40 (2026-12-02, random inputs) instead of the fit (the file's
+# entries win; benchmarks/cost_calibration.py does not refit these):
+#  - tme_fc_hybrid (dynamic-range FULLY_CONNECTED): 1.41 instructions per MAC + 27.4 per input
+#    element (quantizing the input) + 770 per call. FEATURES has no per-input term, so it is folded
+#    into `macs` at the course CNN's 10 outputs (1.41 + 27.4 / 10): exact for ptq_dynamic's seed
+#    CNN, too high for layers with many more outputs;
+#  - tme_fc_f16w_f32 (float16 weights in flash): 7.0 per MAC + 170 per call.
 MEASURED_ONCE: dict[tuple[str, str], dict[str, float]] = {
     ("float32", "tme_fc_hybrid"): {"macs": 4.15, "calls": 770.0},
+    ("float32", "tme_fc_f16w_f32"): {"macs": 7.0, "calls": 170.0},
 }
 
 
