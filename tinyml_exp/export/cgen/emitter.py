@@ -23,6 +23,8 @@ KERNEL_SOURCES = (
     "mean_s8.c",
     "softmax_s8.c",
     "f32.c",
+    "fc_hybrid.c",
+    "fc_f16w.c",
     "fc_enc_f32.c",
     "conv_enc_f32.c",
 )
@@ -31,11 +33,14 @@ _KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
 _NEEDS = {
     "fc_enc_s8.c": ("fc_s8.c",),
     "fc_enc_f32.c": ("f32.c",),
+    "fc_hybrid.c": ("fc_s8.c", "f32.c"),
+    "fc_f16w.c": ("f32.c",),
     "conv_enc_f32.c": ("f32.c", "conv_enc_s8.c"),
 }  # kernel file -> the files whose types it uses
 _PER_LINE = {
     "int8_t": 24,
     "uint8_t": 24,
+    "uint16_t": 16,
     "int32_t": 10,
     "uint32_t": 8,
     "float": 6,

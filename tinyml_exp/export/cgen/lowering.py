@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 
-from tinyml_exp.export.cgen import ops_f32, ops_int8, ops_int8_conv, ops_misc
+import numpy as np
+
+from tinyml_exp.export.cgen import ops_f32, ops_hybrid, ops_int8, ops_int8_conv, ops_misc
 from tinyml_exp.export.cgen.ops_common import PADDING_VALID, LowerContext, check_type, option
 from tinyml_exp.export.cgen.program import CGenError, Program, Step, UnsupportedOperatorError
 from tinyml_exp.tflite_graph import Graph, Operator
@@ -37,6 +40,7 @@ _LOWER = {
     ("MAX_POOL_2D", "FLOAT32"): ops_f32.lower_pool,
     ("AVERAGE_POOL_2D", "FLOAT32"): ops_f32.lower_pool,
 }
+_HYBRID = {"FULLY_CONNECTED": ops_hybrid.lower_fc}
 _LOWER_ANY_TYPE = {
     "ADD": ops_misc.lower_add,
     "MEAN": ops_misc.lower_mean,
@@ -44,6 +48,32 @@ _LOWER_ANY_TYPE = {
     "QUANTIZE": ops_misc.lower_quantize,
     "DEQUANTIZE": ops_misc.lower_dequantize,
 }
+
+
+def fold_float16_weights(graph: Graph) -> tuple[Graph, frozenset[int], dict[int, np.ndarray]]:
+    """The graph with every DEQUANTIZE of a constant FLOAT16 tensor (what float16 quantization
+    makes of weights and biases) replaced by its float32 result; the indices of those operators;
+    and, per folded tensor, its float16 values.
+
+    TFLite computes the same values at run time (float16 -> float32 is exact), so the float
+    kernels run unchanged on constant float32 weights. FULLY_CONNECTED keeps its weights as
+    float16 in flash (kernels/fc_f16w.c converts each as it is used: one VCVTB per MAC on
+    Cortex-M4, half the bytes); convolution weights are stored as float32, since each is used
+    once per output pixel and they are few (benchmarks/seed_study_device.md has both figures)."""
+    tensors, folded, halves = list(graph.tensors), set(), {}
+    for op in graph.operators:
+        if op.opcode != "DEQUANTIZE" or len(op.inputs) != 1 or len(op.outputs) != 1:
+            continue
+        src, dst = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+        if src.type_name != "FLOAT16" or src.data is None or dst.type_name != "FLOAT32":
+            continue
+        half = src.data.astype(np.float16).reshape(dst.shape)
+        tensors[dst.index] = dataclasses.replace(dst, data=half.astype(np.float32))
+        folded.add(op.index)
+        halves[dst.index] = half
+    if not folded:
+        return graph, frozenset(), {}
+    return dataclasses.replace(graph, tensors=tuple(tensors)), frozenset(folded), halves
 
 
 def _check_operator(graph: Graph, op: Operator) -> None:
@@ -122,6 +152,8 @@ def _lower_op(ctx: LowerContext, op: Operator, consumers: dict[int, list[Operato
     if op.opcode in _LOWER_ANY_TYPE:
         return _LOWER_ANY_TYPE[op.opcode](ctx, op)
     kind = graph.tensor(op.outputs[0]).type_name
+    if kind == "FLOAT32" and op.opcode in _HYBRID and graph.tensor(op.inputs[1]).type_name == "INT8":
+        return _HYBRID[op.opcode](ctx, op)  # dynamic-range quantization: int8 weights, float activations
     lower = _LOWER[(op.opcode, kind)]
     if op.opcode not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         return lower(ctx, op)
@@ -153,7 +185,8 @@ _WEIGHTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 def lower_graph(graph: Graph, reference: str = "tflm", weights: str = "dense") -> Program:
     """Turn every operator into a kernel call (RESHAPE into an alias); `weights`: encodings.py."""
     _check_io(graph)
-    ctx = LowerContext(graph=graph, reference=reference, weights=weights)
+    graph, folded, halves = fold_float16_weights(graph)
+    ctx = LowerContext(graph=graph, reference=reference, weights=weights, float16=halves)
     consumers: dict[int, list[Operator]] = defaultdict(list)
     for op in graph.operators:
         for i in op.inputs:
@@ -162,7 +195,7 @@ def lower_graph(graph: Graph, reference: str = "tflm", weights: str = "dense") -
     aliases: dict[int, int] = {}
     fused: set[int] = set()
     for op in graph.operators:
-        if op.index in fused:
+        if op.index in fused or op.index in folded:
             continue
         _check_operator(graph, op)
         ctx.op_index = op.index

@@ -26,6 +26,7 @@ class LowerContext:
     op_index: int = 0  # operator being lowered: C names of its constants start with op<index>_
     weights: str = "dense"  # export.weights: dense | sparse | clustered | auto (encodings.py)
     encodings: dict[str, tuple[str, str]] = field(default_factory=dict)  # layer -> (encoding, reason)
+    float16: dict[int, np.ndarray] = field(default_factory=dict)  # folded tensor -> its float16 values
     _used: set[str] = field(default_factory=set)
 
     def record(self, op: Operator, encoding: str, reason: str) -> None:

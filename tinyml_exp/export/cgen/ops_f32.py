@@ -82,6 +82,11 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
     lo, hi = qmath.activation_range_float(fused_activation(op))
     params = ctx.params("tme_fc_f32_params_t", {"in_n": in_n, "out_n": out_n, "act_min": lo, "act_max": hi})
     bias = _const_f32(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, "bias")
+    if ctx.weights == "dense" and w.index in ctx.float16:  # float16 quantization: keep the halves
+        half = ctx.const("weights", "uint16_t", ctx.float16[w.index].view(np.uint16))
+        args = (params, _in(x.index), half, bias, _out(y.index))
+        return Step("tme_fc_f16w_f32", "fc_f16w.c", (op.index,), op.opcode, args, (x.index,), y.index,
+                    macs=in_n * out_n)  # fmt: skip
     weights = _const_f32(ctx, op, w.index, "weights") if ctx.weights == "dense" else _fc_weights(ctx, op, w)
     kernel, source = ("tme_fc_f32", "f32.c") if isinstance(weights, ConstArray) else weights[0]
     weights = (weights,) if isinstance(weights, ConstArray) else weights[1]

@@ -23,6 +23,7 @@ __all__ = ["CGenError", "UnsupportedOperatorError"]  # re-exported: raised by ev
 _CTYPE_BYTES = {
     "int8_t": 1,
     "uint8_t": 1,
+    "uint16_t": 2,
     "int32_t": 4,
     "uint32_t": 4,
     "float": 4,
