@@ -30,18 +30,24 @@ sys.path.insert(0, str(REPO))
 from tinyml_exp.report.mlperf import PUBLISHED, PUBLISHED_SOURCE, TASK  # noqa: E402 (after the path)
 
 
+def qemu_inputs(tflite: bytes, n_inputs: int) -> object:
+    """The random int8 inputs of the main figures (seed 0), one row per input."""
+    import numpy as np
+
+    from tinyml_exp.tflite_graph import read_graph
+
+    shape = read_graph(tflite).input_tensors[0].shape
+    return np.random.default_rng(0).integers(-128, 128, size=(n_inputs, *shape), dtype=np.int8)
+
+
 def run_on_qemu(tflite: bytes, work: Path, n_inputs: int) -> tuple[object, object]:
     """(generate_c result, QEMU run) on random int8 inputs; raises unless the outputs equal
     TFLite Micro's, value for value."""
-    import numpy as np
-
     from tinyml_exp.export.cgen import generate_c
     from tinyml_exp.export.cgen.qemu import measure
-    from tinyml_exp.tflite_graph import read_graph
 
     cgen = generate_c(tflite, work / "model", "measured")
-    shape = read_graph(tflite).input_tensors[0].shape
-    x = np.random.default_rng(0).integers(-128, 128, size=(n_inputs, *shape), dtype=np.int8)
+    x = qemu_inputs(tflite, n_inputs)
     run = measure(work / "model", x, work / "build")
     for expected, got in zip(tflm_outputs(tflite, x), run.outputs, strict=True):
         if expected != got.reshape(-1).tobytes():
@@ -113,12 +119,10 @@ def modelled_cycles(tflite: bytes, work: Path, expected_output: object) -> objec
     import numpy as np
 
     from tinyml_exp.export.cgen.cycle_model import cycle_model_missing, model_cycles
-    from tinyml_exp.tflite_graph import read_graph
 
     if missing := cycle_model_missing():
         raise SystemExit(f"--cycle-model: {missing}")
-    shape = read_graph(tflite).input_tensors[0].shape
-    x = np.random.default_rng(0).integers(-128, 128, size=(1, *shape), dtype=np.int8)
+    x = qemu_inputs(tflite, 1)
     run = model_cycles(work / "model", x[0], work / "cycles", PUBLISHED_WAIT_STATES)
     if run.output.tobytes() != np.asarray(expected_output).reshape(-1).view(np.uint8).tobytes():
         raise SystemExit(f"{work.name}: the cycle model's output differs from QEMU's")

@@ -72,6 +72,7 @@ def job_configs(config: DictConfig) -> list[DictConfig]:
 
     loader = GlobalHydra.instance().config_loader()
     composed = []
+    _composed.clear()  # only this sweep's jobs: another sweep in the process composes its own
     for overrides in job_overrides(config) or []:
         try:
             job = loader.load_sweep_config(config, list(overrides))
