@@ -75,7 +75,8 @@ def checkout_with_foo(tmp_path: Path) -> Path:
     """A copy of the checkout with only the two new files: foo.yaml and a module holding its class."""
     root = tmp_path / "checkout"
     junk = shutil.ignore_patterns("__pycache__", "build")
-    for name in ("tinyml_exp", "conf", "firmware"):
+    # hydra_plugins: the default sweeper (conf/launch.yaml) lives there, as in the wheel.
+    for name in ("tinyml_exp", "hydra_plugins", "conf", "firmware"):
         shutil.copytree(REPO / name, root / name, ignore=junk)
     (root / "conf" / "compression" / "foo.yaml").write_text(FOO_YAML)
     (root / "tinyml_exp" / "compress" / "foo.py").write_text(FOO_CLASS)
