@@ -67,24 +67,22 @@ def all_runs(uri: str):
 
 
 @pytest.mark.slow
-def test_parallel_sweep_of_24_jobs_loses_no_run_and_no_metric(tmp_path: Path) -> None:
-    run_sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=range(24)")
+def test_parallel_sweep_of_8_jobs_loses_no_run_and_no_metric(tmp_path: Path) -> None:
+    run_sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=range(8)")
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client, [parent], children = all_runs(uri)
-    assert len(children) == 24
-    assert sorted(int(r.data.params["seed"]) for r in children) == list(range(24))
+    assert len(children) == 8
+    assert sorted(int(r.data.params["seed"]) for r in children) == list(range(8))
     assert {r.info.status for r in children} == {"FINISHED"}
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent.info.run_id}
     metric_sets = {frozenset(r.data.metrics) for r in children}
     assert len(metric_sets) == 1 and "accuracy/tflite" in next(iter(metric_sets))
     assert parent.info.status == "FINISHED"
-    assert (
-        parent.data.tags["jobs_finished"] == "24" and parent.data.tags["sweep.launcher"] == "JoblibLauncher"
-    )
+    assert parent.data.tags["jobs_finished"] == "8" and parent.data.tags["sweep.launcher"] == "JoblibLauncher"
     report = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/summary.md", "report/summary.csv", "report/pareto_size.png"} <= report
     table = (tmp_path / "sweep" / "report" / "summary.md").read_text()
-    assert table.count("\n| none | mlp |") == 24
+    assert table.count("\n| none | mlp |") == 8
 
 
 @pytest.mark.slow
@@ -105,7 +103,7 @@ def test_failing_job_is_marked_failed_and_the_others_finish(tmp_path: Path) -> N
 def test_interrupted_sweep_resumes_without_redoing_finished_jobs(tmp_path: Path) -> None:
     db = tmp_path / "mlflow.db"
     proc = subprocess.Popen(
-        app_command(*sweep_args(tmp_path, "seed=range(6)")),
+        app_command(*sweep_args(tmp_path, "seed=range(4)")),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -118,18 +116,18 @@ def test_interrupted_sweep_resumes_without_redoing_finished_jobs(tmp_path: Path)
     _, [first_parent], before = all_runs(uri)
     assert first_parent.info.status == "KILLED"
     finished_before = {r.data.tags["config_hash"] for r in before if r.info.status == "FINISHED"}
-    assert 2 <= len(finished_before) < 6
+    assert 2 <= len(finished_before) < 4
 
-    run_sweep(tmp_path, "seed=range(6)", "sweep.resume=true")
+    run_sweep(tmp_path, "seed=range(4)", "sweep.resume=true")
     client, parents, after = all_runs(uri)
     finished = [r for r in after if r.info.status == "FINISHED"]
     hashes = [r.data.tags["config_hash"] for r in finished]
-    assert len(set(hashes)) == 6 and len(hashes) == len(set(hashes)), "a finished job was redone"
+    assert len(set(hashes)) == 4 and len(hashes) == len(set(hashes)), "a finished job was redone"
     second = next(p for p in parents if p.info.run_id != first_parent.info.run_id)
     new_children = [r for r in after if r.data.tags.get("mlflow.parentRunId") == second.info.run_id]
     assert {r.data.tags["config_hash"] for r in new_children}.isdisjoint(finished_before)
     report = client.download_artifacts(second.info.run_id, "report/summary.csv", str(tmp_path))
-    assert len(Path(report).read_text().strip().splitlines()) == 1 + 6  # reused runs are reported too
+    assert len(Path(report).read_text().strip().splitlines()) == 1 + 4  # reused runs are reported too
 
 
 def free_port() -> int:
@@ -191,7 +189,7 @@ def rest(url: str, endpoint: str, body: dict | None = None) -> dict:
 
 @pytest.mark.slow
 def test_parallel_sweep_against_a_tracking_server(tmp_path: Path, mlflow_server: str) -> None:
-    run_sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1,2", uri=mlflow_server)
+    run_sweep(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", uri=mlflow_server)
     experiment = rest(mlflow_server, "experiments/get-by-name?experiment_name=tinyml_exp")
     found = rest(
         mlflow_server, "runs/search", {"experiment_ids": [experiment["experiment"]["experiment_id"]]}
@@ -199,10 +197,10 @@ def test_parallel_sweep_against_a_tracking_server(tmp_path: Path, mlflow_server:
     runs = found["runs"]
     tags = [{t["key"]: t["value"] for t in r["data"].get("tags", [])} for r in runs]
     parents = [r for r, t in zip(runs, tags, strict=True) if t.get("run_kind") == "sweep_parent"]
-    assert len(runs) == 4 and len(parents) == 1
+    assert len(runs) == 3 and len(parents) == 1
     parent_id = parents[0]["info"]["run_id"]
     children = [(r, t) for r, t in zip(runs, tags, strict=True) if t.get("mlflow.parentRunId") == parent_id]
-    assert len(children) == 3
+    assert len(children) == 2
     for run, _ in children:
         assert run["info"]["status"] == "FINISHED"
         metrics = {m["key"] for m in run["data"]["metrics"]}
