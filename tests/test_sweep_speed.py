@@ -145,7 +145,7 @@ def test_the_sweep_plan_sees_every_job_of_the_course_exercise() -> None:
 
 
 def test_the_default_sweeper_launches_the_longest_jobs_first() -> None:
-    """The seed study's jobs ordered by their fine-tuning epochs (PCQAT's three phases first, the
+    """The seed study's jobs ordered by their fine-tuning epochs (the 4-epoch ones first, the
     post-training methods last); an experiment's own sweeper still wins over the default."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
@@ -161,7 +161,8 @@ def test_the_default_sweeper_launches_the_longest_jobs_first() -> None:
         cost = {job.compression.name: job_cost(job) for job in job_configs(cfg)}  # composed once
         ordered = longest_first(cfg, job_overrides(cfg))
         methods = [o.split("=", 1)[1] for job in ordered for o in job if o.startswith("compression=")]
-        assert methods[0] == "pcqat" and cost["pcqat"] == 6  # 3 phases x 2 epochs
+        assert cost["pcqat"] == 3 and cost["cqat"] == 4  # phases x epochs per phase
+        assert cost[methods[0]] == max(cost.values()) == 4
         assert [cost[m] for m in methods] == sorted(cost.values(), reverse=True)
         assert set(methods[-4:]) == {"none", "ptq_int8", "ptq_dynamic", "ptq_float16"}
         hil = compose("config", ["experiment=search_hil"], return_hydra_config=True)
