@@ -115,6 +115,8 @@ def test_interrupted_sweep_resumes_without_redoing_finished_jobs(tmp_path: Path)
     uri = f"sqlite:///{db}"
     _, [first_parent], before = all_runs(uri)
     assert first_parent.info.status == "KILLED"
+    # the jobs the workers were running when the sweep stopped are closed too, none left RUNNING
+    assert "RUNNING" not in {r.info.status for r in before}
     finished_before = {r.data.tags["config_hash"] for r in before if r.info.status == "FINISHED"}
     assert 2 <= len(finished_before) < 4
 

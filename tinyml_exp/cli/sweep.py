@@ -4,6 +4,8 @@ Jobs find the parent through environment variables set before the launcher start
 (joblib/loky, Ray and submitit workers inherit the environment), and record themselves as its
 children with MLflow's `mlflow.parentRunId` tag. The parent is closed FINISHED at the end of the
 sweep, FAILED when an error escapes it and KILLED on Ctrl-C; the report is written in every case.
+When the sweep stops early, the runs of jobs its local workers were still running are closed KILLED
+too (the workers die with the sweep; left alone, those runs would stay RUNNING for ever).
 """
 
 from __future__ import annotations
@@ -116,6 +118,13 @@ class MlflowSweepCallback(Callback):
             return
         self._closed = True
         tracker = self._tracker
+        if status != "FINISHED" and self._workers_end_with_us():
+            try:
+                ended = tracker.end_running_children("KILLED")
+                if ended:
+                    log.warning("%d job(s) stopped with the sweep: their runs closed KILLED", ended)
+            except Exception as e:  # the parent's own status matters more
+                log.warning("could not close the sweep's unfinished job runs: %s", e)
         try:
             self._write_report(tracker)
         except Exception as e:  # a report problem must not hide the sweep's own status
@@ -129,6 +138,12 @@ class MlflowSweepCallback(Callback):
         os.environ.pop(PARENT_RUN_ENV, None)
         os.environ.pop(SWEEP_ID_ENV, None)
         log.info("sweep parent run %s closed %s", tracker.run_id, status)
+
+    def _workers_end_with_us(self) -> bool:
+        """Jobs in this process or its joblib workers stop when the sweep does; Ray and SLURM jobs
+        may run on and close their own runs."""
+        target = str(self._config.hydra.launcher.get("_target_", "")) if self._config is not None else ""
+        return target == "" or "joblib" in target or "BasicLauncher" in target
 
     def _write_report(self, tracker) -> None:
         from collections import Counter

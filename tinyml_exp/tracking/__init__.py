@@ -143,6 +143,17 @@ class Tracker:
         """End the run: FINISHED, FAILED or KILLED (MLflow's statuses)."""
         self._client.set_terminated(self.run_id, status=status)
 
+    def end_running_children(self, status: str) -> int:
+        """Close this run's children still RUNNING with `status` (tagged `interrupted`): their
+        workers ended with this process (a sweep stopped by Ctrl-C or `kill`), so nobody else
+        will. How many were closed."""
+        query = f"tags.`mlflow.parentRunId` = '{self.run_id}' and attributes.status = 'RUNNING'"
+        children = self._client.search_runs([self.experiment_id], query, max_results=1000)
+        for child in children:
+            self._client.set_tag(child.info.run_id, "interrupted", "true")
+            self._client.set_terminated(child.info.run_id, status=status)
+        return len(children)
+
     def mark_reused(self, run_id: str) -> None:
         """Record that the current sweep reuses a run finished earlier (sweep.resume), so the
         sweep's report includes it."""
