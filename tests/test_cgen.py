@@ -222,6 +222,75 @@ int main(void) {
     assert subprocess.run([str(tmp_path / "rq")], capture_output=True, text=True, check=True).stdout == "0\n"
 
 
+def test_double_requantization_in_integers_equals_double_arithmetic(tmp_path: Path) -> None:
+    """fc_s8.c's `tme_round_mul_double` (the reference="tflite" FC requantization, in integers)
+    against round((double)acc * scale) cast to int32 as the reference computes it, on 6 million
+    (acc, scale) pairs: random over 2^-60..2^30 and the whole int32 range, products within an ulp
+    of a half-integer (where rounding the product to double first decides), exact ties, tiny
+    and subnormal scales, and products past 2^31 (the int32 wrap) up to 2^58."""
+    from tinyml_exp.export.cgen.emitter import kernel_source
+
+    src = tmp_path / "rqd.c"
+    src.write_text(
+        "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n"
+        + kernel_source("common.h")
+        + kernel_source("fc_s8.c")
+        + r"""
+static uint64_t s = 88172645463325252ull;
+static uint64_t rnd(void) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s; }
+static int32_t rnd_acc(void) {
+    const uint64_t r = rnd();
+    switch (r % 4) {
+    case 0: return (int32_t)(uint32_t)(r >> 32);                                /* any int32 */
+    case 1: return (int32_t)((r >> 32) % 2000001) - 1000000;
+    case 2: return (int32_t)((r >> 32) % 201) - 100;
+    default: return (r >> 40) % 2 ? INT32_MIN : INT32_MAX;
+    }
+}
+static long bad, tested;
+static void check(int32_t acc, double scale) {
+    const double x = (double)acc * scale;
+    if (!(fabs(x) < 9.2e18)) return;  /* the double form's int64 conversion is undefined past 2^63 */
+    const int32_t want = (int32_t)(int64_t)round(x);
+    const int32_t got = tme_round_mul_double(acc, &scale);
+    ++tested;
+    if (got != want && bad++ < 5) printf("acc %ld scale %a: %ld, double %ld\n", (long)acc, scale, (long)got, (long)want);
+}
+int main(void) {
+    for (int i = 0; i < 1000000; ++i) {
+        const int32_t acc = rnd_acc();
+        check(acc, ldexp(1.0 + (double)(rnd() >> 11) / 9007199254740992.0, (int)(rnd() % 91) - 60));
+        /* near a half-integer: n + 1/2 = acc * scale up to the rounding of scale, +-1 ulp */
+        const int32_t a = acc == 0 ? 7 : acc;
+        const double h = (double)((int64_t)(rnd() % 4000) - 2000) + 0.5;
+        const double sc = fabs(h / (double)a);
+        check(a, sc);
+        check(a, nextafter(sc, 0.0));
+        check(a, nextafter(sc, 1.0));
+        /* exact ties: odd * 2^t times odd * 2^-(t+1) */
+        const int t = (int)(rnd() % 20);
+        const int32_t odd = (int32_t)(rnd() % 2001) * 2 - 2001;
+        check(odd * (1 << t), ldexp((double)(2 * (rnd() % 50) + 1), -(t + 1)));
+        /* 2^50..2^58: ulps of 1/4..4, where a tie in the dropped bits (to even) decides */
+        check((int32_t)(rnd() % 31) - 15, ldexp((double)((rnd() >> 11) | (1ull << 52)), -(int)(rnd() % 8) - 1));
+    }
+    check(12345, 0.0);
+    check(-7, ldexp(1.0, -1074));
+    check(INT32_MIN, ldexp(3.0, -1070));
+    check(INT32_MAX, 1.0);
+    check(INT32_MIN, 1.0);
+    printf("%ld %ld\n", bad, tested);
+    return 0;
+}
+"""
+    )
+    exe = tmp_path / "rqd"
+    subprocess.run(["gcc", *HOST_CFLAGS, "-Wno-overlength-strings", "-Wno-unused-function", "-o", str(exe),
+                    str(src), "-lm"], check=True)  # fmt: skip
+    bad, tested = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()[-2:]
+    assert bad == "0" and int(tested) > 5_500_000, (bad, tested)
+
+
 def test_planner_reuses_dead_buffers_and_never_overlaps_live_ones() -> None:
     # the course CNN after fusion: input (784 B, until the conv), pooled (2028 B), logits (10 B)
     chain = [
