@@ -575,7 +575,7 @@ def test_cortex_m4_build_is_bit_exact_and_within_budget(models, tmp_path: Path) 
         counts[arch] = (int(np.median(run.instructions)), res.macs)
         log.info("%s: %d instructions per inference, %.3f per MAC, module flash %d B, RAM %d B", arch,
                  counts[arch][0], counts[arch][0] / res.macs, run.model_flash_bytes, run.model_ram_bytes)  # fmt: skip
-    # the TFLite-reference variant (double-precision FULLY_CONNECTED requantization, soft-float)
+    # the TFLite-reference variant (FULLY_CONNECTED requantization rounded as in double precision)
     model = models["course_cnn"]["int8"]
     x = random_inputs(model, 300, seed=14)
     generate_c(model, tmp_path / "tflite_ref", "course_cnn", reference="tflite")

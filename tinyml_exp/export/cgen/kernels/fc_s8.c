@@ -4,7 +4,7 @@
  *    TFLite's optimized kernels);
  *  - TME_FC_RQ_DOUBLE: round(acc * scale) in double precision, scale = s_in * s_w / s_out, which
  *    is what TFLite's reference FullyConnected kernels do since TF 2.16 (differs from the former
- *    in rare ties).
+ *    in rare ties); computed in integers with the same roundings (tme_round_mul_double).
  */
 #define TME_FC_RQ_MULTIPLIER 0
 #define TME_FC_RQ_DOUBLE 1
@@ -26,13 +26,13 @@ TME_INLINE int32_t tme_round_mul_double(int32_t acc, const double *scale) {
     const uint64_t m = (bits & 0xfffffffffffffull) | (biased != 0 ? 1ull << 52 : 0u);
     int32_t e = (biased != 0 ? biased : 1) - 1075;
     const uint32_t a = acc < 0 ? 0u - (uint32_t)acc : (uint32_t)acc;
-    /* the exact product a * m = hi * 2^32 + lo, hi < 2^53 */
+    /* the exact product a * m = hi * 2^32 + lo (a <= 2^31, m < 2^53: hi < 2^52) */
     const uint64_t low = (uint64_t)a * (uint32_t)m;
     const uint64_t hi = (uint64_t)a * (uint32_t)(m >> 32) + (low >> 32);
     const uint64_t lo = (uint32_t)low;
     uint64_t q = (hi << 32) | lo; /* the product rounded to 53 bits is q * 2^e */
     if (hi >> 21 != 0) {
-        /* 54 to 85 bits: drop the s lowest (1 <= s <= 32), rounding to nearest, ties to even */
+        /* 54 to 84 bits: drop the s lowest (1 <= s <= 31), rounding to nearest, ties to even */
         const uint32_t top = (uint32_t)(hi >> 32);
         const int32_t s = (top != 0 ? 64 - tme_clz(top) : 32 - tme_clz((uint32_t)hi)) - 21;
         const uint64_t rem = lo & ((1ull << s) - 1u);
