@@ -222,22 +222,15 @@ int main(void) {
     assert subprocess.run([str(tmp_path / "rq")], capture_output=True, text=True, check=True).stdout == "0\n"
 
 
-def test_double_requantization_in_integers_equals_double_arithmetic(tmp_path: Path) -> None:
-    """fc_s8.c's `tme_round_mul_double` (the reference="tflite" FC requantization, in integers)
-    against round((double)acc * scale) cast to int32 as the reference computes it, on 6 million
-    (acc, scale) pairs: random over 2^-60..2^30 and the whole int32 range, products within an ulp
-    of a half-integer (where rounding the product to double first decides), exact ties, tiny
-    and subnormal scales, and products past 2^31 (the int32 wrap) up to 2^58."""
-    from tinyml_exp.export.cgen.emitter import kernel_source
-
-    src = tmp_path / "rqd.c"
-    src.write_text(
-        "#include <math.h>\n#include <stdint.h>\n#include <stdio.h>\n"
-        + kernel_source("common.h")
-        + kernel_source("fc_s8.c")
-        + r"""
-static uint64_t s = 88172645463325252ull;
-static uint64_t rnd(void) { s ^= s << 13; s ^= s >> 7; s ^= s << 17; return s; }
+# fc_s8.c's tme_round_mul_double against round((double)acc * scale) cast to int32, as the
+# reference computes it: rqd_run(n) checks 6 n (acc, scale) pairs: random over 2^-60..2^30 and
+# the whole int32 range, products within an ulp of a half-integer (where rounding the product to
+# double first decides), exact ties, and 2^50..2^58 (ulps of 1/4..4: a tie in the dropped bits,
+# to even, decides; past 2^31 the int32 wrap).
+_RQD_HARNESS = r"""
+#include <math.h>
+static uint64_t rqd_s = 88172645463325252ull;
+static uint64_t rnd(void) { rqd_s ^= rqd_s << 13; rqd_s ^= rqd_s >> 7; rqd_s ^= rqd_s << 17; return rqd_s; }
 static int32_t rnd_acc(void) {
     const uint64_t r = rnd();
     switch (r % 4) {
@@ -247,17 +240,15 @@ static int32_t rnd_acc(void) {
     default: return (r >> 40) % 2 ? INT32_MIN : INT32_MAX;
     }
 }
-static long bad, tested;
+static int32_t rqd_bad, rqd_tested;
 static void check(int32_t acc, double scale) {
     const double x = (double)acc * scale;
     if (!(fabs(x) < 9.2e18)) return;  /* the double form's int64 conversion is undefined past 2^63 */
-    const int32_t want = (int32_t)(int64_t)round(x);
-    const int32_t got = tme_round_mul_double(acc, &scale);
-    ++tested;
-    if (got != want && bad++ < 5) printf("acc %ld scale %a: %ld, double %ld\n", (long)acc, scale, (long)got, (long)want);
+    ++rqd_tested;
+    rqd_bad += tme_round_mul_double(acc, &scale) != (int32_t)(int64_t)round(x);
 }
-int main(void) {
-    for (int i = 0; i < 1000000; ++i) {
+static void rqd_run(int32_t n) {
+    for (int32_t i = 0; i < n; ++i) {
         const int32_t acc = rnd_acc();
         check(acc, ldexp(1.0 + (double)(rnd() >> 11) / 9007199254740992.0, (int)(rnd() % 91) - 60));
         /* near a half-integer: n + 1/2 = acc * scale up to the rounding of scale, +-1 ulp */
@@ -271,7 +262,6 @@ int main(void) {
         const int t = (int)(rnd() % 20);
         const int32_t odd = (int32_t)(rnd() % 2001) * 2 - 2001;
         check(odd * (1 << t), ldexp((double)(2 * (rnd() % 50) + 1), -(t + 1)));
-        /* 2^50..2^58: ulps of 1/4..4, where a tie in the dropped bits (to even) decides */
         check((int32_t)(rnd() % 31) - 15, ldexp((double)((rnd() >> 11) | (1ull << 52)), -(int)(rnd() % 8) - 1));
     }
     check(12345, 0.0);
@@ -279,16 +269,80 @@ int main(void) {
     check(INT32_MIN, ldexp(3.0, -1070));
     check(INT32_MAX, 1.0);
     check(INT32_MIN, 1.0);
-    printf("%ld %ld\n", bad, tested);
-    return 0;
 }
 """
-    )
+
+
+def _rqd_source() -> str:
+    from tinyml_exp.export.cgen.emitter import kernel_source
+
+    return "#include <stdint.h>\n" + kernel_source("common.h") + kernel_source("fc_s8.c") + _RQD_HARNESS
+
+
+def test_double_requantization_in_integers_equals_double_arithmetic(tmp_path: Path) -> None:
+    """The reference="tflite" FC requantization in integers (_RQD_HARNESS) on 6 M pairs, host."""
+    src = tmp_path / "rqd.c"
+    main = 'int main(void) { rqd_run(1000000); printf("%ld %ld\\n", (long)rqd_bad, (long)rqd_tested); return 0; }\n'
+    src.write_text("#include <stdio.h>\n" + _rqd_source() + main)
     exe = tmp_path / "rqd"
     subprocess.run(["gcc", *HOST_CFLAGS, "-Wno-overlength-strings", "-Wno-unused-function", "-o", str(exe),
                     str(src), "-lm"], check=True)  # fmt: skip
-    bad, tested = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()[-2:]
+    bad, tested = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
     assert bad == "0" and int(tested) > 5_500_000, (bad, tested)
+
+
+_RQD_MODEL_H = """#ifndef TME_MODEL_H
+#define TME_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#define TME_MODEL_NAME "rqd"
+#define TME_MODEL_BUILD_ID 0x00000000u
+#define TME_MODEL_ACTIVATION_BYTES 12
+#define TME_MODEL_INPUT_BYTES 4
+#define TME_MODEL_OUTPUT_BYTES 8
+typedef struct {
+    uint8_t dtype, rank;
+    uint16_t dims[4];
+    float scale;
+    int32_t zero_point;
+    uint32_t bytes;
+} tme_tensor_info_t;
+extern const tme_tensor_info_t tme_model_input_info;
+extern const tme_tensor_info_t tme_model_output_info;
+void *tme_model_input(void);
+const void *tme_model_output(void);
+void tme_model_invoke(void);
+#endif
+"""
+_RQD_MODEL_C = """#include "model.h"
+static uint32_t rqd_words[3];
+const tme_tensor_info_t tme_model_input_info = {9U, 1U, {4U, 0U, 0U, 0U}, 1.0f, 0, 4U};
+const tme_tensor_info_t tme_model_output_info = {9U, 1U, {8U, 0U, 0U, 0U}, 1.0f, 0, 8U};
+void *tme_model_input(void) { return &rqd_words[0]; }
+const void *tme_model_output(void) { return &rqd_words[1]; }
+void tme_model_invoke(void) {
+    rqd_bad = rqd_tested = 0;
+    rqd_run(60000);
+    rqd_words[1] = (uint32_t)rqd_bad;
+    rqd_words[2] = (uint32_t)rqd_tested;
+}
+"""
+
+
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
+def test_double_requantization_in_integers_equals_soft_float_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The same on the emulated Cortex-M4 (Thumb-2 code, against libgcc's soft-float double), 360 k pairs."""
+    from tinyml_exp.export.cgen import qemu
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.h").write_text(_RQD_MODEL_H)
+    (model / "model.c").write_text(_rqd_source().replace("#include <stdint.h>\n", '#include "model.h"\n', 1)
+                                   + _RQD_MODEL_C.replace('#include "model.h"\n', ""))  # fmt: skip
+    run = qemu.measure(model, np.zeros((1, 4), dtype=np.int8), tmp_path / "build")
+    bad, tested = run.outputs.reshape(-1).view(np.int32)[:2]
+    assert bad == 0 and tested > 350_000, (bad, tested)
 
 
 def test_planner_reuses_dead_buffers_and_never_overlaps_live_ones() -> None:
