@@ -222,6 +222,129 @@ int main(void) {
     assert subprocess.run([str(tmp_path / "rq")], capture_output=True, text=True, check=True).stdout == "0\n"
 
 
+# fc_s8.c's tme_round_mul_double against round((double)acc * scale) cast to int32, as the
+# reference computes it: rqd_run(n) checks 6 n (acc, scale) pairs: random over 2^-60..2^30 and
+# the whole int32 range, products within an ulp of a half-integer (where rounding the product to
+# double first decides), exact ties, and 2^50..2^58 (ulps of 1/4..4: a tie in the dropped bits,
+# to even, decides; past 2^31 the int32 wrap).
+_RQD_HARNESS = r"""
+#include <math.h>
+static uint64_t rqd_s = 88172645463325252ull;
+static uint64_t rnd(void) { rqd_s ^= rqd_s << 13; rqd_s ^= rqd_s >> 7; rqd_s ^= rqd_s << 17; return rqd_s; }
+static int32_t rnd_acc(void) {
+    const uint64_t r = rnd();
+    switch (r % 4) {
+    case 0: return (int32_t)(uint32_t)(r >> 32);                                /* any int32 */
+    case 1: return (int32_t)((r >> 32) % 2000001) - 1000000;
+    case 2: return (int32_t)((r >> 32) % 201) - 100;
+    default: return (r >> 40) % 2 ? INT32_MIN : INT32_MAX;
+    }
+}
+static int32_t rqd_bad, rqd_tested;
+static void check(int32_t acc, double scale) {
+    const double x = (double)acc * scale;
+    if (!(fabs(x) < 9.2e18)) return;  /* the double form's int64 conversion is undefined past 2^63 */
+    ++rqd_tested;
+    rqd_bad += tme_round_mul_double(acc, &scale) != (int32_t)(int64_t)round(x);
+}
+static void rqd_run(int32_t n) {
+    for (int32_t i = 0; i < n; ++i) {
+        const int32_t acc = rnd_acc();
+        check(acc, ldexp(1.0 + (double)(rnd() >> 11) / 9007199254740992.0, (int)(rnd() % 91) - 60));
+        /* near a half-integer: n + 1/2 = acc * scale up to the rounding of scale, +-1 ulp */
+        const int32_t a = acc == 0 ? 7 : acc;
+        const double h = (double)((int64_t)(rnd() % 4000) - 2000) + 0.5;
+        const double sc = fabs(h / (double)a);
+        check(a, sc);
+        check(a, nextafter(sc, 0.0));
+        check(a, nextafter(sc, 1.0));
+        /* exact ties: odd * 2^t times odd * 2^-(t+1) */
+        const int t = (int)(rnd() % 20);
+        const int32_t odd = (int32_t)(rnd() % 2001) * 2 - 2001;
+        check(odd * (1 << t), ldexp((double)(2 * (rnd() % 50) + 1), -(t + 1)));
+        check((int32_t)(rnd() % 31) - 15, ldexp((double)((rnd() >> 11) | (1ull << 52)), -(int)(rnd() % 8) - 1));
+    }
+    check(12345, 0.0);
+    check(-7, ldexp(1.0, -1074));
+    check(INT32_MIN, ldexp(3.0, -1070));
+    check(INT32_MAX, 1.0);
+    check(INT32_MIN, 1.0);
+}
+"""
+
+
+def _rqd_source() -> str:
+    from tinyml_exp.export.cgen.emitter import kernel_source
+
+    return "#include <stdint.h>\n" + kernel_source("common.h") + kernel_source("fc_s8.c") + _RQD_HARNESS
+
+
+def test_double_requantization_in_integers_equals_double_arithmetic(tmp_path: Path) -> None:
+    """The reference="tflite" FC requantization in integers (_RQD_HARNESS) on 6 M pairs, host."""
+    src = tmp_path / "rqd.c"
+    main = 'int main(void) { rqd_run(1000000); printf("%ld %ld\\n", (long)rqd_bad, (long)rqd_tested); return 0; }\n'
+    src.write_text("#include <stdio.h>\n" + _rqd_source() + main)
+    exe = tmp_path / "rqd"
+    subprocess.run(["gcc", *HOST_CFLAGS, "-Wno-overlength-strings", "-Wno-unused-function", "-o", str(exe),
+                    str(src), "-lm"], check=True)  # fmt: skip
+    bad, tested = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
+    assert bad == "0" and int(tested) > 5_500_000, (bad, tested)
+
+
+_RQD_MODEL_H = """#ifndef TME_MODEL_H
+#define TME_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#define TME_MODEL_NAME "rqd"
+#define TME_MODEL_BUILD_ID 0x00000000u
+#define TME_MODEL_ACTIVATION_BYTES 12
+#define TME_MODEL_INPUT_BYTES 4
+#define TME_MODEL_OUTPUT_BYTES 8
+typedef struct {
+    uint8_t dtype, rank;
+    uint16_t dims[4];
+    float scale;
+    int32_t zero_point;
+    uint32_t bytes;
+} tme_tensor_info_t;
+extern const tme_tensor_info_t tme_model_input_info;
+extern const tme_tensor_info_t tme_model_output_info;
+void *tme_model_input(void);
+const void *tme_model_output(void);
+void tme_model_invoke(void);
+#endif
+"""
+_RQD_MODEL_C = """#include "model.h"
+static uint32_t rqd_words[3];
+const tme_tensor_info_t tme_model_input_info = {9U, 1U, {4U, 0U, 0U, 0U}, 1.0f, 0, 4U};
+const tme_tensor_info_t tme_model_output_info = {9U, 1U, {8U, 0U, 0U, 0U}, 1.0f, 0, 8U};
+void *tme_model_input(void) { return &rqd_words[0]; }
+const void *tme_model_output(void) { return &rqd_words[1]; }
+void tme_model_invoke(void) {
+    rqd_bad = rqd_tested = 0;
+    rqd_run(60000);
+    rqd_words[1] = (uint32_t)rqd_bad;
+    rqd_words[2] = (uint32_t)rqd_tested;
+}
+"""
+
+
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
+def test_double_requantization_in_integers_equals_soft_float_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The same on the emulated Cortex-M4 (Thumb-2 code, against libgcc's soft-float double), 360 k pairs."""
+    from tinyml_exp.export.cgen import qemu
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.h").write_text(_RQD_MODEL_H)
+    (model / "model.c").write_text(_rqd_source().replace("#include <stdint.h>\n", '#include "model.h"\n', 1)
+                                   + _RQD_MODEL_C.replace('#include "model.h"\n', ""))  # fmt: skip
+    run = qemu.measure(model, np.zeros((1, 4), dtype=np.int8), tmp_path / "build")
+    bad, tested = run.outputs.reshape(-1).view(np.int32)[:2]
+    assert bad == 0 and tested > 350_000, (bad, tested)
+
+
 def test_planner_reuses_dead_buffers_and_never_overlaps_live_ones() -> None:
     # the course CNN after fusion: input (784 B, until the conv), pooled (2028 B), logits (10 B)
     chain = [
@@ -506,7 +629,7 @@ def test_cortex_m4_build_is_bit_exact_and_within_budget(models, tmp_path: Path) 
         counts[arch] = (int(np.median(run.instructions)), res.macs)
         log.info("%s: %d instructions per inference, %.3f per MAC, module flash %d B, RAM %d B", arch,
                  counts[arch][0], counts[arch][0] / res.macs, run.model_flash_bytes, run.model_ram_bytes)  # fmt: skip
-    # the TFLite-reference variant (double-precision FULLY_CONNECTED requantization, soft-float)
+    # the TFLite-reference variant (FULLY_CONNECTED requantization rounded as in double precision)
     model = models["course_cnn"]["int8"]
     x = random_inputs(model, 300, seed=14)
     generate_c(model, tmp_path / "tflite_ref", "course_cnn", reference="tflite")

@@ -54,6 +54,38 @@ def artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set
     return found
 
 
+# Issue 16: the whole firmware of the PCQAT course CNN (int8, encoded weights) in 17 kB of flash.
+PCQAT_FIRMWARE_LIMIT_BYTES = 17 * 1024
+
+
+@pytest.fixture(scope="module")
+def pcqat_course_cnn() -> bytes:
+    """The course CNN int8 with PCQAT's weights (prune 50 %, then 16 shared values), no training:
+    the pattern written into random weights as benchmarks/compression_on_device.py does."""
+    from benchmarks.compression_on_device import course_cnn
+
+    return course_cnn("pcqat")["int8"]
+
+
+@pytest.mark.firmware
+@TOOLCHAIN
+@pytest.mark.parametrize(
+    "target, weights",
+    [("qemu_netduinoplus2", "auto"), ("qemu_netduinoplus2", "clustered"), ("b_l475e_iot01a", "auto")],
+)
+def test_pcqat_course_cnn_firmware_fits_17_kb(tmp_path: Path, pcqat_course_cnn: bytes, target: str,
+                                             weights: str) -> None:  # fmt: skip
+    """flash/firmware_bytes as the pipeline logs it (APP=bench, firmware.reference default)."""
+    cfg = compose_config([f"target={target}", f"cache.dir={tmp_path}/cache", f"export.weights={weights}"])
+    result = build_firmware(cfg, to_object(cfg.target), pcqat_course_cnn, tmp_path / "out", "pcqat")
+    flash = result.metrics["flash/firmware_bytes"]
+    # PCQAT's FC: 4-bit indices of the non-zeros (the 108-weight conv stays dense)
+    assert "FULLY_CONNECTED=sparse_clustered" in result.tags["firmware.encodings"], result.tags
+    assert flash <= PCQAT_FIRMWARE_LIMIT_BYTES, (
+        f"{target}: {flash:.0f} B (model {result.metrics['flash/firmware_model_bytes']:.0f} B)"
+    )
+
+
 @pytest.mark.slow
 @pytest.mark.firmware
 @TOOLCHAIN

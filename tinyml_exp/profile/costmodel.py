@@ -187,8 +187,8 @@ class WorkItem:
     kernel: str | None = None
     calls: int = 0  # 1 on the first operator of each kernel call (a fused call runs several)
     step_label: str = ""  # the call's operators, "CONV_2D+MAX_POOL_2D" (its first: the fallback key)
-    # Output elements requantized in double precision (soft-float on a Cortex-M4): FULLY_CONNECTED
-    # when the generated C matches the TFLite interpreter (firmware.reference=tflite).
+    # Output elements requantized in double precision (emulated in integers by the generated C):
+    # FULLY_CONNECTED when the generated C matches the TFLite interpreter (firmware.reference=tflite).
     double_outputs: int = 0
     # Output pixels × filter window (k_h·k_w) of a convolution: per-tap work (tap pointer tables,
     # im2col copies, padding tests) that a small channel count leaves uncovered by the MACs.

@@ -36,6 +36,20 @@ TME_INLINE int32_t tme_ctz(uint32_t m) {
 #endif
 }
 
+/* Leading zero bits of a non-zero word. */
+TME_INLINE int32_t tme_clz(uint32_t m) {
+#if defined(__GNUC__)
+    return __builtin_clz(m);
+#else
+    int32_t n = 0;
+    while (!(m & 0x80000000u)) {
+        m <<= 1;
+        ++n;
+    }
+    return n;
+#endif
+}
+
 TME_INLINE int32_t tme_clamp(int32_t v, int32_t lo, int32_t hi) {
     v = v < lo ? lo : v;
     return v > hi ? hi : v;

@@ -4,7 +4,7 @@
  *    TFLite's optimized kernels);
  *  - TME_FC_RQ_DOUBLE: round(acc * scale) in double precision, scale = s_in * s_w / s_out, which
  *    is what TFLite's reference FullyConnected kernels do since TF 2.16 (differs from the former
- *    in rare ties).
+ *    in rare ties); computed in integers with the same roundings (tme_round_mul_double).
  */
 #define TME_FC_RQ_MULTIPLIER 0
 #define TME_FC_RQ_DOUBLE 1
@@ -14,21 +14,48 @@ typedef struct {
     int32_t in_offset, w_offset, out_offset, act_min, act_max, requant;
 } tme_fc_params_t;
 
-/* round half away from zero without libm: a - trunc(a) is exact in double */
-TME_INLINE int32_t tme_round_half_away(double x) {
-    const double a = x < 0 ? -x : x;
-    int64_t i = (int64_t)a;
-    if (a - (double)i >= 0.5) {
-        ++i;
+/* round(acc * scale) half away from zero, the product first rounded to double (53 bits, to
+ * nearest even) as the reference computes it, in integers: a Cortex-M4 has no double FPU and
+ * libgcc's soft-float routines for the double form cost ~1.9 kB of flash. scale = m * 2^e with
+ * an integer m < 2^53 (from its IEEE-754 bits); the result wraps to int32 like the reference's
+ * int64 -> int32 conversion. Equal to the double form for |acc * scale| < 2^63 (scale < 2^32). */
+TME_INLINE int32_t tme_round_mul_double(int32_t acc, const double *scale) {
+    uint64_t bits;
+    memcpy(&bits, scale, sizeof bits);
+    const int32_t biased = (int32_t)(bits >> 52) & 0x7ff;
+    const uint64_t m = (bits & 0xfffffffffffffull) | (biased != 0 ? 1ull << 52 : 0u);
+    int32_t e = (biased != 0 ? biased : 1) - 1075;
+    const uint32_t a = acc < 0 ? 0u - (uint32_t)acc : (uint32_t)acc;
+    /* the exact product a * m = hi * 2^32 + lo (a <= 2^31, m < 2^53: hi < 2^52) */
+    const uint64_t low = (uint64_t)a * (uint32_t)m;
+    const uint64_t hi = (uint64_t)a * (uint32_t)(m >> 32) + (low >> 32);
+    const uint64_t lo = (uint32_t)low;
+    uint64_t q = (hi << 32) | lo; /* the product rounded to 53 bits is q * 2^e */
+    if (hi >> 21 != 0) {
+        /* 54 to 84 bits: drop the s lowest (1 <= s <= 31), rounding to nearest, ties to even */
+        const uint32_t top = (uint32_t)(hi >> 32);
+        const int32_t s = (top != 0 ? 64 - tme_clz(top) : 32 - tme_clz((uint32_t)hi)) - 21;
+        const uint64_t rem = lo & ((1ull << s) - 1u);
+        const uint64_t half = 1ull << (s - 1);
+        q = (hi << (32 - s)) | (lo >> s);
+        q += (rem > half || (rem == half && (q & 1u))) ? 1u : 0u;
+        e += s;
     }
-    return (int32_t)(x < 0 ? -i : i);
+    uint64_t r; /* floor(q * 2^e + 1/2) */
+    if (e >= 0) {
+        r = q << (e & 63);
+    } else {
+        r = e < -54 ? 0u : (q + (1ull << (-e - 1))) >> -e; /* q <= 2^53: below 1/2 past 2^-54 */
+    }
+    const uint32_t v = (uint32_t)r;
+    return (int32_t)(((acc < 0) != (bits >> 63 != 0)) ? 0u - v : v);
 }
 
 TME_INLINE int8_t tme_fc_requant(const tme_fc_params_t *p, int32_t acc, int32_t oc,
                                  const int32_t *mult, const int32_t *shift, const double *scale) {
     int32_t v;
     if (p->requant == TME_FC_RQ_DOUBLE) {
-        v = tme_round_half_away((double)acc * scale[oc]);
+        v = tme_round_mul_double(acc, &scale[oc]);
     } else {
         v = tme_mbqm(acc, mult[oc], shift[oc]);
     }
