@@ -118,6 +118,16 @@ def test_float16_weights_become_float32_constants_and_match_tflite(converted, tm
     _assert_close(got, want)
 
 
+@pytest.mark.parametrize("weights", ["auto", "clustered", "sparse"])
+def test_an_encoding_mode_keeps_float16_weights_it_cannot_beat(converted, weights: str, tmp_path: Path) -> None:
+    """Unpatterned float16 weights: no encoding is smaller than the halves, so every mode keeps
+    them as export.weights=dense does (expanding them to float32 doubled the seed study's flash)."""
+    dense = generate_c(converted["float16"], tmp_path / "dense", "m")
+    encoded = generate_c(converted["float16"], tmp_path / weights, "m", weights=weights)
+    assert encoded.kernels == dense.kernels
+    assert encoded.weights_bytes == dense.weights_bytes
+
+
 @pytest.mark.parametrize("variant", ["asymmetric", "symmetric"])
 def test_dynamic_range_dense_layers_match_tflite(converted, variant: str, tmp_path: Path) -> None:
     model = converted["dynamic"] if variant == "asymmetric" else _symmetric(converted["dynamic"])

@@ -82,12 +82,14 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
     lo, hi = qmath.activation_range_float(fused_activation(op))
     params = ctx.params("tme_fc_f32_params_t", {"in_n": in_n, "out_n": out_n, "act_min": lo, "act_max": hi})
     bias = _const_f32(ctx, op, op.inputs[2] if len(op.inputs) > 2 else -1, "bias")
-    if ctx.weights == "dense" and w.index in ctx.float16:  # float16 quantization: keep the halves
+    weights = None if ctx.weights == "dense" else _fc_weights(ctx, op, w)
+    if weights is None and w.index in ctx.float16:  # float16 quantization: keep the halves
         half = ctx.const("weights", "uint16_t", ctx.float16[w.index].view(np.uint16))
         args = (params, _in(x.index), half, bias, _out(y.index))
         return Step("tme_fc_f16w_f32", "fc_f16w.c", (op.index,), op.opcode, args, (x.index,), y.index,
                     macs=in_n * out_n)  # fmt: skip
-    weights = _const_f32(ctx, op, w.index, "weights") if ctx.weights == "dense" else _fc_weights(ctx, op, w)
+    if weights is None:
+        weights = _const_f32(ctx, op, w.index, "weights")
     kernel, source = ("tme_fc_f32", "f32.c") if isinstance(weights, ConstArray) else weights[0]
     weights = (weights,) if isinstance(weights, ConstArray) else weights[1]
     args = (params, _in(x.index), *weights, bias, _out(y.index))
@@ -95,12 +97,15 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
 
 
 def _fc_weights(ctx: LowerContext, op: Operator, w):
-    """The dense weights array, or ((kernel, source), encoded arrays) when export.weights allows."""
+    """The dense weights array (None for float16 weights, kept as halves), or ((kernel, source),
+    encoded arrays) when export.weights allows."""
     check_type(op, w, ("FLOAT32",), "weights")
     if w.data is None:
         raise unsupported(op, "with non-constant weights")
     wf = w.data.astype(np.float32).reshape(w.shape)
-    choice = encodings.choose(wf, ctx.weights, 0)
+    halves = ctx.float16.get(w.index)
+    # float16 weights: dense means 2 bytes a weight, what an encoding must beat
+    choice = encodings.choose(wf, ctx.weights, 0, dense_bytes=None if halves is None else halves.nbytes)
     ctx.record(op, choice.encoding, choice.reason)
     if choice.encoding == "clustered":
         stride, _ = encodings.clustered_layout(wf)
@@ -121,7 +126,7 @@ def _fc_weights(ctx: LowerContext, op: Operator, w):
         vals, masks = encodings.pack_bitmask(wf)
         arrays = (ctx.const("wvals", "float", vals), ctx.const("wmask", "uint32_t", masks))
         return ("tme_fc_bitmask_f32", "fc_enc_f32.c"), arrays
-    return ctx.const("weights", "float", wf)
+    return None if halves is not None else ctx.const("weights", "float", wf)
 
 
 def lower_pool(ctx: LowerContext, op: Operator) -> Step:
