@@ -119,7 +119,9 @@ def test_float16_weights_become_float32_constants_and_match_tflite(converted, tm
 
 
 @pytest.mark.parametrize("weights", ["auto", "clustered", "sparse"])
-def test_an_encoding_mode_keeps_float16_weights_it_cannot_beat(converted, weights: str, tmp_path: Path) -> None:
+def test_an_encoding_mode_keeps_float16_weights_it_cannot_beat(
+    converted, weights: str, tmp_path: Path
+) -> None:
     """Unpatterned float16 weights: no encoding is smaller than the halves, so every mode keeps
     them as export.weights=dense does (expanding them to float32 doubled the seed study's flash)."""
     dense = generate_c(converted["float16"], tmp_path / "dense", "m")

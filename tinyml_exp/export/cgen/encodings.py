@@ -85,9 +85,7 @@ def bitmask_bytes(w: np.ndarray) -> int:
     return np.count_nonzero(w) * w.itemsize + out_n * 4 * ((in_n + 31) // 32)
 
 
-def choose(
-    w: np.ndarray, mode: str, w_zp: int, m_n: bool = True, dense_bytes: int | None = None
-) -> Choice:
+def choose(w: np.ndarray, mode: str, w_zp: int, m_n: bool = True, dense_bytes: int | None = None) -> Choice:
     """The encoding of one weight array [out_n, in_n] (int8 or float32) under `mode`: a
     FULLY_CONNECTED's, or a CONV_2D's as [out_c, taps] (`m_n=False`: convolutions have no 2:4
     kernel, their bitmask kernel does only the non-zero MACs of a 2:4 layer too). `dense_bytes`:
