@@ -135,8 +135,10 @@ def test_a_pipeline_run_with_benchmark_layers_logs_a_metric_per_layer_and_the_ta
     assert sorted(per_layer)[0].startswith("layer/00_conv_2d")
     assert m["layers/sum"] == sum(per_layer.values())
     assert 0 < m["layers/untimed"] <= 32
-    # the profiling build times the same code: its sum is the default build's count, within 5 %
-    assert m["layers/sum"] == pytest.approx(m["cycles/median"], rel=0.05)
+    # the profiling build times the same kernels, but GCC lays them out anew around the counter reads:
+    # its whole count was -2.2 % ... +5.9 % of the default build's on this model (references
+    # tflite / tflm, tests/data/cgen_cost_counts.json), so within 10 %
+    assert m["layers/sum"] == pytest.approx(m["cycles/median"], rel=0.10)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
     stem = "seed_cnn_ptq_int8"
     assert {
