@@ -142,8 +142,9 @@ class MlflowSweepCallback(Callback):
     def _workers_end_with_us(self) -> bool:
         """Jobs in this process or its joblib workers stop when the sweep does; Ray and SLURM jobs
         may run on and close their own runs."""
-        target = str(self._config.hydra.launcher.get("_target_", "")) if self._config is not None else ""
-        return target == "" or "joblib" in target or "BasicLauncher" in target
+        from tinyml_exp.cli.sweep_plan import launcher_kind
+
+        return self._config is None or launcher_kind(self._config) in ("joblib", "basic")
 
     def _write_report(self, tracker) -> None:
         from collections import Counter

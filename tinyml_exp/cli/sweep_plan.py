@@ -33,17 +33,30 @@ log = logging.getLogger(__name__)
 _BASE_KEYS = ("seed", "dataset", "architecture", "train", "cache")  # what decides a base model
 
 
+def launcher_kind(config: DictConfig) -> str:
+    """The sweep's launcher: "joblib", "ray", "slurm" (submitit), "basic" (Hydra's, jobs in this
+    process) or "other"."""
+    target = str(config.hydra.launcher.get("_target_", ""))
+    if "joblib" in target:
+        return "joblib"
+    if "ray" in target.lower():
+        return "ray"
+    if "submitit" in target:
+        return "slurm"
+    return "basic" if target == "" or "BasicLauncher" in target else "other"
+
+
 def set_worker_cpus(config: DictConfig) -> int:
     """Set `TINYML_EXP_WORKER_CPUS` from the launcher's config (unless the user set it)."""
     launcher = config.hydra.launcher
-    target = str(launcher.get("_target_", ""))
+    kind = launcher_kind(config)
     if WORKER_CPUS_ENV in os.environ:
         return int(os.environ[WORKER_CPUS_ENV])
-    if "joblib" in target:
+    if kind == "joblib":
         cpus = worker_share(launcher.get("n_jobs"))
-    elif "ray" in target.lower():
+    elif kind == "ray":
         cpus = int(OmegaConf.select(launcher, "ray.remote.num_cpus", default=None) or 1)
-    elif "submitit" in target:
+    elif kind == "slurm":
         return 0  # SLURM sets SLURM_CPUS_PER_TASK in the job itself
     else:  # the basic launcher runs jobs one after the other
         cpus = usable_cores()
