@@ -17,6 +17,7 @@ import subprocess
 import warnings
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ from tinyml_exp.export.cgen import (
     generate_c,
     qmath,
 )
+from tinyml_exp.export.cgen.emitter import emit_header
 from tinyml_exp.export.cgen.planner import BufferRequest, find_conflicts, plan_memory
 from tinyml_exp.export.cgen.program import RASTER_KERNELS
 
@@ -291,29 +293,6 @@ def test_double_requantization_in_integers_equals_double_arithmetic(tmp_path: Pa
     assert bad == "0" and int(tested) > 5_500_000, (bad, tested)
 
 
-_RQD_MODEL_H = """#ifndef TME_MODEL_H
-#define TME_MODEL_H
-#include <stddef.h>
-#include <stdint.h>
-#define TME_MODEL_NAME "rqd"
-#define TME_MODEL_BUILD_ID 0x00000000u
-#define TME_MODEL_ACTIVATION_BYTES 12
-#define TME_MODEL_INPUT_BYTES 4
-#define TME_MODEL_OUTPUT_BYTES 8
-typedef struct {
-    uint8_t dtype, rank;
-    uint16_t dims[4];
-    float scale;
-    int32_t zero_point;
-    uint32_t bytes;
-} tme_tensor_info_t;
-extern const tme_tensor_info_t tme_model_input_info;
-extern const tme_tensor_info_t tme_model_output_info;
-void *tme_model_input(void);
-const void *tme_model_output(void);
-void tme_model_invoke(void);
-#endif
-"""
 _RQD_MODEL_C = """#include "model.h"
 static uint32_t rqd_words[3];
 const tme_tensor_info_t tme_model_input_info = {9U, 1U, {4U, 0U, 0U, 0U}, 1.0f, 0, 4U};
@@ -337,7 +316,11 @@ def test_double_requantization_in_integers_equals_soft_float_on_the_cortex_m4(tm
 
     model = tmp_path / "model"
     model.mkdir()
-    (model / "model.h").write_text(_RQD_MODEL_H)
+    # the generator's own header (the model API contract) for a 4-byte input and an 8-byte output
+    io = SimpleNamespace(
+        input_tensors=[SimpleNamespace(nbytes=4)], output_tensors=[SimpleNamespace(nbytes=8)]
+    )
+    (model / "model.h").write_text(emit_header("rqd", 0, 12, io))
     (model / "model.c").write_text(_rqd_source().replace("#include <stdint.h>\n", '#include "model.h"\n', 1)
                                    + _RQD_MODEL_C.replace('#include "model.h"\n', ""))  # fmt: skip
     run = qemu.measure(model, np.zeros((1, 4), dtype=np.int8), tmp_path / "build")
