@@ -118,6 +118,16 @@ def default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _count(db: Path, query: str) -> int:
+    """`query`'s count on the store, 0 while MLflow is still creating its tables (the file exists
+    before its schema does: on a busy machine the poll can fall in between) or holds a write lock."""
+    try:
+        with sqlite3.connect(db) as con:
+            return int(con.execute(query).fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
 def interrupt_when(
     proc: subprocess.Popen,
     db: Path,
@@ -133,10 +143,8 @@ def interrupt_when(
     try:
         deadline = time.time() + timeout_s
         while time.time() < deadline:
-            if db.exists():
-                with sqlite3.connect(db) as con:
-                    if con.execute(count_query).fetchone()[0] >= at_least:
-                        break
+            if db.exists() and _count(db, count_query) >= at_least:
+                break
             time.sleep(0.3)
         else:
             pytest.fail(what)
