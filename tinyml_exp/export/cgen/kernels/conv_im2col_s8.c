@@ -177,6 +177,32 @@ TME_INLINE void tme_conv_store(int8_t *out, int32_t i, int32_t y, const tme_conv
     out[i] = tme_rq_out(sum, add->rq, a->rq_mode, a->out_offset, a->act_min, a->act_max);
 }
 
+/* The output channels of pixels pix (at out[ia]) and pix + 1 (when `two`); `even`: out_c is even. */
+TME_INLINE void tme_conv_im2col_channels(const tme_conv_im2col_params_t *p, const uint32_t *scratch,
+                                         const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
+                                         int8_t *out, const int32_t ia, const int32_t mode,
+                                         const int32_t lo, const int32_t hi, const tme_conv_add_t *add,
+                                         const int two, const int even) {
+    const int32_t out_c = p->out_c, k8 = p->k8, zp = p->out_offset;
+    const int32_t ib = ia + out_c;
+    const uint32_t *wp = wpk;
+    for (int32_t oc = 0; oc < out_c; oc += 2, wp += k8 / 2) {
+        int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
+        tme_dot_2x2(scratch, wp, k8, acc);
+        tme_conv_store(out, ia + oc, tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi), add);
+        if (two) {
+            tme_conv_store(out, ib + oc, tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi), add);
+        }
+        if (even || oc + 1 < out_c) {
+            const tme_rq_t *q = rq + oc + 1;
+            tme_conv_store(out, ia + oc + 1, tme_rq_out(acc[1], q, mode, zp, lo, hi), add);
+            if (two) {
+                tme_conv_store(out, ib + oc + 1, tme_rq_out(acc[3], q, mode, zp, lo, hi), add);
+            }
+        }
+    }
+}
+
 /* The parameters live in locals: every int8 store may alias them. `mode` and the clamp bounds are
  * constants in the common instances below (the rest pass them at run time). */
 TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const int8_t *in,
@@ -184,7 +210,7 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
                                      uint32_t *scratch, int8_t *out, const int32_t mode,
                                      const int32_t lo, const int32_t hi, const tme_conv_add_t *add) {
     const int32_t n_pix = p->out_h * p->out_w;
-    const int32_t out_c = p->out_c, k8 = p->k8, zp = p->out_offset;
+    const int32_t out_c = p->out_c, k8 = p->k8;
     int8_t *stage = (int8_t *)(void *)(scratch + k8);
     /* a 1 x 1, stride 1 patch is the input pixel itself: widened in place, without the gather */
     const int32_t in_c = p->in_c;
@@ -199,23 +225,11 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
             tme_im2col_s8(p, in, pix, scratch, stage);
             tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
         }
-        const int32_t ia = pix * out_c;
-        const int32_t ib = ia + out_c;
-        const uint32_t *wp = wpk;
-        for (int32_t oc = 0; oc < out_c; oc += 2, wp += k8 / 2) {
-            int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
-            tme_dot_2x2(scratch, wp, k8, acc);
-            tme_conv_store(out, ia + oc, tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi), add);
-            if (two) {
-                tme_conv_store(out, ib + oc, tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi), add);
-            }
-            if (oc + 1 < out_c) {
-                const tme_rq_t *q = rq + oc + 1;
-                tme_conv_store(out, ia + oc + 1, tme_rq_out(acc[1], q, mode, zp, lo, hi), add);
-                if (two) {
-                    tme_conv_store(out, ib + oc + 1, tme_rq_out(acc[3], q, mode, zp, lo, hi), add);
-                }
-            }
+        /* `two` and an even out_c as constants in the common instance: no per-output checks */
+        if (two && (out_c & 1) == 0) {
+            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, 1, 1);
+        } else {
+            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, two, 0);
         }
     }
 }
@@ -226,7 +240,9 @@ static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, con
                                           const uint32_t *wpk, const int32_t *bias,
                                           const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
     const int32_t lo = p->act_min, hi = p->act_max;
-    if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
+    if (p->rq_mode == TME_RQ_RELU && lo == -128 && hi == 127) { /* ReLU(6) at zero point -128: one SSAT */
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL);
+    } else if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
         tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, 127, NULL);
     } else if (p->rq_mode == TME_RQ_RELU) {
         tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, hi, NULL);

@@ -204,7 +204,9 @@ static TME_UNUSED void tme_dwconv_s8(const tme_dw_params_t *p, const int8_t *in,
                                      uint32_t *scratch, int8_t *out) {
     int8_t *pad = (int8_t *)(void *)scratch;
     const int32_t lo = p->act_min, hi = p->act_max;
-    if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
+    if (p->rq_mode == TME_RQ_RELU && lo == -128 && hi == 127) { /* ReLU(6) at zero point -128: one SSAT */
+        tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_RELU, -128, 127);
+    } else if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
         tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_RELU, lo, 127);
     } else if (p->rq_mode == TME_RQ_RELU) {
         tme_dwconv_body(p, in, wpk, bias, rq, pad, out, TME_RQ_RELU, lo, hi);
