@@ -76,14 +76,18 @@ CASES = {
         "clustered",
         "tme_fc_clustered_s8",
     ),
-    "clustered_tensor_odd_in": (lambda r: clustered_weights(r, 7, 33, False), "auto", "tme_fc_clustered_s8"),
+    "clustered_tensor_odd_in": (
+        lambda r: clustered_weights(r, 7, 33, False),
+        "smallest",
+        "tme_fc_clustered_s8",
+    ),
     "pairs_tensor": (lambda r: clustered_weights(r, 9, 40, False), "clustered", "tme_fc_clustered_pairs_s8"),
-    "pairs_channel": (lambda r: clustered_weights(r, 3, 256, True), "auto", "tme_fc_clustered_pairs_s8"),
+    "pairs_channel": (lambda r: clustered_weights(r, 3, 256, True), "smallest", "tme_fc_clustered_pairs_s8"),
     "sparse24": (lambda r: sparse24_weights(r, 9, 48), "sparse", "tme_fc_sparse24_s8"),
-    "sparse24_odd_blocks": (lambda r: sparse24_weights(r, 5, 44), "auto", "tme_fc_sparse24_s8"),
+    "sparse24_odd_blocks": (lambda r: sparse24_weights(r, 5, 44), "smallest", "tme_fc_sparse24_s8"),
     "bitmask": (lambda r: unstructured_weights(r, 6, 70, 0.55), "sparse", "tme_fc_bitmask_s8"),
     "pcqat_channel": (lambda r: pcqat_weights(r, 5, 70, True), "clustered", "tme_fc_sparse_clustered_s8"),
-    "pcqat_tensor": (lambda r: pcqat_weights(r, 4, 33, False), "auto", "tme_fc_sparse_clustered_s8"),
+    "pcqat_tensor": (lambda r: pcqat_weights(r, 4, 33, False), "smallest", "tme_fc_sparse_clustered_s8"),
 }
 
 
@@ -115,18 +119,80 @@ def test_a_layer_without_the_pattern_stays_dense_with_the_reason(tmp_path: Path)
     assert encoding == "dense" and "distinct values (> 16)" in reason, reason
 
 
-def test_auto_takes_the_smallest_legal_encoding_and_refuses_larger_ones() -> None:
+def test_smallest_takes_the_smallest_legal_encoding_and_refuses_larger_ones() -> None:
     rng = np.random.default_rng(2)
     both = sparse24_weights(rng, 6, 64)
     both = np.where(both > 0, 50, np.where(both < 0, -50, 0))  # 3 values and 2:4
     # bitmask + 4-bit indices of the non-zero values (0.375x + 16 B) < clustered (0.5x + 16 B) < 2:4 (0.625x)
-    assert choose(both.astype(np.int8), "auto", 0).encoding == "sparse_clustered"
-    assert choose(np.where(both == 0, 1, both).astype(np.int8), "auto", 0).encoding == "clustered"  # no zeros
+    assert choose(both.astype(np.int8), "smallest", 0).encoding == "sparse_clustered"
+    assert (
+        choose(np.where(both == 0, 1, both).astype(np.int8), "smallest", 0).encoding == "clustered"
+    )  # no zeros
     assert choose(both.astype(np.int8), "sparse", 0).encoding == "sparse"
     tiny = clustered_weights(rng, 8, 16, True).astype(np.int8)  # 8 B of indices + 16 B per row
     choice = choose(tiny, "clustered", 0)
     assert choice.encoding == "dense" and "not smaller than dense" in choice.reason
-    assert choose(tiny, "auto", 3).reason == "asymmetric weights"
+    assert choose(tiny, "smallest", 3).reason == "asymmetric weights"
+
+
+@pytest.mark.parametrize(
+    "dtype, make, want",
+    [
+        # int8: the dense dual-MAC kernel (~1.3 per MAC) beats every encoding at 50 % zeros
+        ("int8", lambda r: pcqat_weights(r, 16, 256, False), "dense"),
+        ("int8", lambda r: clustered_weights(r, 16, 256, False), "dense"),
+        ("int8", lambda r: sparse24_weights(r, 16, 256), "dense"),
+        ("int8", lambda r: unstructured_weights(r, 16, 256, 0.95), "bitmask"),  # few MACs left
+        # float (6 per MAC dense): the bitmask and 2:4 kernels pay at half zeros, clusters do not
+        ("float32", lambda r: unstructured_weights(r, 16, 256, 0.5) / 300.0, "bitmask"),
+        ("float32", lambda r: sparse24_weights(r, 16, 256) / 300.0, "sparse"),
+        ("float32", lambda r: clustered_weights(r, 16, 256, True) / 300.0, "dense"),
+        (
+            "float32",
+            lambda r: pcqat_weights(r, 16, 256, False) / 300.0,
+            "bitmask",
+        ),  # smaller than dense, faster
+    ],
+)
+def test_auto_takes_the_smallest_encoding_no_slower_than_dense(
+    dtype: str, make, want: str, tmp_path: Path
+) -> None:
+    """The cost model's choice for a FULLY_CONNECTED, and what `smallest` takes instead."""
+    w = make(np.random.default_rng(4))
+    model = _fc(w) if dtype == "int8" else _fc_f32(w)
+    auto = generate_c(model, tmp_path / "auto", "layer", weights="auto")
+    encoding, reason = auto.encodings["op0_FULLY_CONNECTED"]
+    assert encoding == want, reason
+    smallest = generate_c(model, tmp_path / "smallest", "layer", weights="smallest")
+    assert smallest.weights_bytes <= auto.weights_bytes
+    if want == "dense":
+        assert (
+            "x dense instructions (cost model)" in reason and smallest.weights_bytes < auto.weights_bytes
+        ), reason
+
+
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "qemu-system-arm")
+def test_auto_is_no_slower_than_dense_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The cost model's verdict checked on the emulated board: auto's count <= dense's, and the
+    encoding it refused (int8 PCQAT) really is the slower one."""
+    from tinyml_exp.export.cgen import qemu
+
+    rng = np.random.default_rng(6)
+    models = {
+        "int8_pcqat": _fc(pcqat_weights(rng, 10, 512, False)),
+        "float_prune50": _fc_f32(unstructured_weights(rng, 10, 512, 0.5) / 300.0),
+    }
+    for name, model in models.items():
+        x = random_inputs(model, 2, seed=5)
+        counts = {}
+        for mode in ("dense", "auto", "smallest"):
+            generate_c(model, tmp_path / name / mode, "layer", weights=mode)
+            run = qemu.measure(tmp_path / name / mode, x, tmp_path / name / f"{mode}_elf")
+            counts[mode] = int(np.median(run.instructions))
+        assert counts["auto"] <= counts["dense"], (name, counts)
+        if name == "int8_pcqat":  # auto kept it dense: the encoded build must be the slower one
+            assert counts["smallest"] > counts["dense"], counts
 
 
 def test_unknown_weights_mode_is_refused(tmp_path: Path) -> None:
@@ -134,7 +200,7 @@ def test_unknown_weights_mode_is_refused(tmp_path: Path) -> None:
     from tinyml_exp.export.cgen import WEIGHT_ENCODINGS
 
     assert CONFIG_CHOICES == WEIGHT_ENCODINGS  # the config check stays light (no NumPy)
-    with pytest.raises(ValueError, match="expected one of dense, sparse, clustered, auto"):
+    with pytest.raises(ValueError, match="expected one of dense, sparse, clustered, smallest, auto"):
         generate_c(_fc(clustered_weights(np.random.default_rng(0), 2, 8, True)), tmp_path, "l", weights="lut")
 
 

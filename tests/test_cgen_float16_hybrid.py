@@ -118,7 +118,7 @@ def test_float16_weights_become_float32_constants_and_match_tflite(converted, tm
     _assert_close(got, want)
 
 
-@pytest.mark.parametrize("weights", ["auto", "clustered", "sparse"])
+@pytest.mark.parametrize("weights", ["auto", "smallest", "clustered", "sparse"])
 def test_an_encoding_mode_keeps_float16_weights_it_cannot_beat(
     converted, weights: str, tmp_path: Path
 ) -> None:

@@ -71,7 +71,7 @@ def pcqat_course_cnn() -> bytes:
 @TOOLCHAIN
 @pytest.mark.parametrize(
     "target, weights",
-    [("qemu_netduinoplus2", "auto"), ("qemu_netduinoplus2", "clustered"), ("b_l475e_iot01a", "auto")],
+    [("qemu_netduinoplus2", "smallest"), ("qemu_netduinoplus2", "clustered"), ("b_l475e_iot01a", "smallest")],
 )
 def test_pcqat_course_cnn_firmware_fits_17_kb(tmp_path: Path, pcqat_course_cnn: bytes, target: str,
                                              weights: str) -> None:  # fmt: skip
@@ -126,9 +126,9 @@ def test_export_weights_encodes_the_layers_that_have_the_pattern(tmp_path: Path)
     from tests.test_cgen_encodings import _fc, clustered_weights
 
     model = _fc(clustered_weights(np.random.default_rng(0), 10, 64, False))
-    _, run, _ = stage(tmp_path, model, ["export.weights=auto", "firmware.measure_app=false"])
+    _, run, _ = stage(tmp_path, model, ["export.weights=smallest", "firmware.measure_app=false"])
     m = run.data.metrics
-    assert run.data.tags["firmware.weights"] == "auto"
+    assert run.data.tags["firmware.weights"] == "smallest"
     assert run.data.tags["firmware.encodings"] == "op0_FULLY_CONNECTED=clustered"
     assert m["flash/c_weights_bytes"] < m["flash/c_weights_dense_bytes"]
     assert m["flash/c_weights_ratio"] == pytest.approx(

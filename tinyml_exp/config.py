@@ -70,7 +70,7 @@ class TrainConfig:
     verbose: Any = "auto"
 
 
-WEIGHT_ENCODINGS = ("dense", "sparse", "clustered", "auto")  # export.weights
+WEIGHT_ENCODINGS = ("dense", "sparse", "clustered", "smallest", "auto")  # export.weights
 
 
 @dataclass
@@ -78,9 +78,10 @@ class ExportConfig:
     c_header: bool = True
     # Weight encoding of each layer in the generated C (firmware), FULLY_CONNECTED and CONV_2D:
     # dense | sparse (2:4, else a bitmask of the non-zeros) | clustered (<= 16 values per tensor or
-    # channel; with zeros, PCQAT: 4-bit indices of the non-zeros only) | auto (the smallest the
-    # weights allow; an int8 conv stays dense when its dense kernel is the faster dual-MAC one); a
-    # layer without the pattern stays dense (tag firmware.encodings says why). See export/cgen/encodings.py.
+    # channel; with zeros, PCQAT: 4-bit indices of the non-zeros only) | smallest (the smallest the
+    # weights allow, even when slower) | auto (the smallest that the cost model finds no slower than
+    # dense: int8 layers mostly stay dense, pruned float ones take the bitmask); a layer without the
+    # pattern stays dense (tag firmware.encodings says why). See export/cgen/encodings.py.
     weights: str = "dense"
     # Representative samples for full-integer quantization (calibration of activation ranges).
     representative_samples: int = 100

@@ -113,7 +113,7 @@ def generate_c(
 ) -> CGenResult:
     """Write `model.c` and `model.h` for `tflite` into `out_dir` (created if missing).
 
-    `weights` (dense | sparse | clustered | auto) picks the weight encoding of each layer whose
+    `weights` (dense | sparse | clustered | smallest | auto) picks the weight encoding of each layer whose
     weights have the pattern (encodings.py); `CGenResult.encodings` says what each layer got.
 
     Raises `UnsupportedOperatorError` (one line naming the operator / type) or `CGenError`.

@@ -12,18 +12,23 @@ its weight array, and the packed arrays of each.
 - `sparse_clustered` (under `clustered`, PCQAT): the bitmask of `bitmask` plus a 4-bit codebook index
   per non-zero weight (two per byte, every row starting on a byte), int8: ~0.37x dense at 50 % zeros.
 
-A layer without the pattern stays dense with the reason (`CGenResult.encodings`); `auto` takes the
-smallest legal encoding. Kernels: kernels/fc_enc_s8.c, kernels/fc_enc_f32.c; CONV_2D (bitmask and
+A layer without the pattern stays dense with the reason (`CGenResult.encodings`). `smallest` takes
+the smallest legal encoding; `auto` the smallest that is also no slower than dense by the cost model
+(`fc_instructions` for FULLY_CONNECTED, `ops_conv_enc` for CONV_2D): on a Cortex-M4 an int8 dense
+FULLY_CONNECTED runs ~1.3 instructions per MAC on the dual-MAC path, which no encoding here beats
+below ~88 % zeros, so `auto` keeps int8 layers dense where `smallest` saves flash.
+Kernels: kernels/fc_enc_s8.c, kernels/fc_enc_f32.c; CONV_2D (bitmask and
 clustered, taps in OHWI order per output channel): kernels/conv_enc_s8.c, kernels/conv_enc_f32.c.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-WEIGHT_ENCODINGS = ("dense", "sparse", "clustered", "auto")
+WEIGHT_ENCODINGS = ("dense", "sparse", "clustered", "smallest", "auto")
 CODEBOOK = 16  # entries: 4-bit indices
 
 
@@ -85,11 +90,14 @@ def bitmask_bytes(w: np.ndarray) -> int:
     return np.count_nonzero(w) * w.itemsize + out_n * 4 * ((in_n + 31) // 32)
 
 
-def choose(w: np.ndarray, mode: str, w_zp: int, m_n: bool = True, dense_bytes: int | None = None) -> Choice:
+def choose(w: np.ndarray, mode: str, w_zp: int, m_n: bool = True, dense_bytes: int | None = None,
+           cost: Callable[[str], float] | None = None) -> Choice:  # fmt: skip
     """The encoding of one weight array [out_n, in_n] (int8 or float32) under `mode`: a
     FULLY_CONNECTED's, or a CONV_2D's as [out_c, taps] (`m_n=False`: convolutions have no 2:4
     kernel, their bitmask kernel does only the non-zero MACs of a 2:4 layer too). `dense_bytes`:
-    the dense form's size when it is not `w.nbytes` (float16 weights kept as halves)."""
+    the dense form's size when it is not `w.nbytes` (float16 weights kept as halves). `cost`:
+    estimated instructions per encoding name ("dense" included); under `auto` an encoding that
+    costs more than dense is refused."""
     if mode == "dense":
         return Choice("dense", "export.weights=dense")
     if w_zp != 0:
@@ -97,7 +105,7 @@ def choose(w: np.ndarray, mode: str, w_zp: int, m_n: bool = True, dense_bytes: i
     dense = w.nbytes if dense_bytes is None else dense_bytes
     legal: dict[str, tuple[int, str]] = {}
     refused: dict[str, str] = {}
-    if mode in ("clustered", "auto"):
+    if mode in ("clustered", "smallest", "auto"):
         stride, why = clustered_layout(w)
         if stride is None:
             refused["clustered"] = why
@@ -108,9 +116,9 @@ def choose(w: np.ndarray, mode: str, w_zp: int, m_n: bool = True, dense_bytes: i
             per = "channel" if nz_stride else "tensor"
             why = f"{np.count_nonzero(w) / w.size:.0%} non-zero, <= 16 non-zero values per {per}"
             legal["sparse_clustered"] = (sparse_clustered_bytes(w, nz_stride), why)
-    if mode in ("sparse", "auto") and not m_n:
+    if mode in ("sparse", "smallest", "auto") and not m_n:
         legal["bitmask"] = (bitmask_bytes(w), f"{np.count_nonzero(w) / w.size:.0%} non-zero")
-    elif mode in ("sparse", "auto"):
+    elif mode in ("sparse", "smallest", "auto"):
         if w.shape[1] % 4:
             refused["sparse"] = f"in_n={w.shape[1]} is not a multiple of 4"
         elif (bad := sparse24_violations(w)) > 0:
@@ -123,12 +131,47 @@ def choose(w: np.ndarray, mode: str, w_zp: int, m_n: bool = True, dense_bytes: i
         if nbytes >= dense:
             refused[name] = f"{why}, but {nbytes} B is not smaller than dense {dense} B"
             legal.pop(name)
+        elif mode == "auto" and cost is not None and (ratio := cost(name) / cost("dense")) > 1.0:
+            refused[name] = f"{why}, {nbytes} B, but {ratio:.2f}x dense instructions (cost model)"
+            legal.pop(name)
     if not legal:
         return Choice("dense", "; ".join(f"not {k}: {v}" for k, v in refused.items()))
     best = min(legal, key=lambda k: legal[k][0])
     nbytes, why = legal[best]
     others = "".join(f"; not {k}: {v}" for k, v in refused.items())
     return Choice(best, f"{why}: {nbytes} B vs dense {dense} B{others}")
+
+
+# FULLY_CONNECTED instructions under QEMU (Cortex-M4, -icount shift=0) per non-zero weight, per
+# weight and per output row (a per-channel codebook's pair table), fitted to one-layer models
+# 10x2028, 64x512, 128x640 at 50 % / 80 % zeros (2026-12-03, random inputs; within 5 % of each).
+# Dense int8 is the faster of the packed (1.47/MAC at 10 outputs) and wide (1.29) kernels: an
+# encoding must beat the better dense kernel. float16: dense halves (tme_fc_f16w_f32, 7.0/MAC).
+FC_COSTS: dict[tuple[str, str], tuple[float, float, float]] = {
+    ("int8", "dense"): (0.0, 1.29, 0.0),
+    ("int8", "bitmask"): (9.0, 0.19, 0.0),
+    ("int8", "sparse"): (6.1, 0.0, 0.0),
+    ("int8", "clustered"): (0.0, 2.4, 0.0),
+    ("int8", "clustered_channel"): (0.0, 2.4, 1200.0),
+    ("int8", "sparse_clustered"): (17.0, 0.19, 0.0),
+    ("float32", "dense"): (0.0, 6.0, 0.0),
+    ("float16", "dense"): (0.0, 7.0, 0.0),
+    ("float32", "bitmask"): (10.95, 0.18, 0.0),
+    ("float32", "sparse"): (11.55, 0.0, 0.0),
+    ("float32", "clustered"): (0.0, 8.0, 0.0),
+    ("float32", "clustered_channel"): (0.0, 8.5, 0.0),
+    ("float32", "sparse_clustered"): (19.5, 0.18, 0.0),
+}
+
+
+def fc_instructions(dtype: str, encoding: str, w: np.ndarray) -> float:
+    """Estimated instructions of a FULLY_CONNECTED [out_n, in_n] in `encoding` (`FC_COSTS`);
+    dtype int8 | float32 | float16 (float16: dense weights kept as halves; encoded ones are float32)."""
+    if encoding == "clustered" and clustered_layout(w)[0]:
+        encoding = "clustered_channel"
+    key = (dtype if encoding == "dense" or dtype == "int8" else "float32", encoding)
+    per_nz, per_weight, per_row = FC_COSTS[key]
+    return per_nz * np.count_nonzero(w) + per_weight * w.size + per_row * w.shape[0]
 
 
 def pack_clustered(w: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:

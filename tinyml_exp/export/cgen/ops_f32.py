@@ -105,7 +105,9 @@ def _fc_weights(ctx: LowerContext, op: Operator, w):
     wf = w.data.astype(np.float32).reshape(w.shape)
     halves = ctx.float16.get(w.index)
     # float16 weights: dense means 2 bytes a weight, what an encoding must beat
-    choice = encodings.choose(wf, ctx.weights, 0, dense_bytes=None if halves is None else halves.nbytes)
+    dtype = "float32" if halves is None else "float16"
+    choice = encodings.choose(wf, ctx.weights, 0, dense_bytes=None if halves is None else halves.nbytes,
+                              cost=lambda enc: encodings.fc_instructions(dtype, enc, wf))  # fmt: skip
     ctx.record(op, choice.encoding, choice.reason)
     if choice.encoding == "clustered":
         stride, _ = encodings.clustered_layout(wf)

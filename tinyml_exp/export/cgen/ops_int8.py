@@ -201,7 +201,10 @@ def _fc_wide(ctx: LowerContext, op: Operator, fields: dict, wpk: np.ndarray, bia
 
 def _fc_choice(ctx: LowerContext, op: Operator, wq: np.ndarray, w_zp: int, bias_f: np.ndarray):
     """The layer's weight encoding under export.weights (recorded in the encoding table)."""
-    choice = encodings.choose(wq.astype(np.int8), ctx.weights, w_zp)
+    w = wq.astype(np.int8)
+    choice = encodings.choose(
+        w, ctx.weights, w_zp, cost=lambda enc: encodings.fc_instructions("int8", enc, w)
+    )
     if choice.encoding != "dense" and np.abs(bias_f).max(initial=0) > INT32_MAX:
         choice = encodings.Choice("dense", "the bias overflows int32 after folding the input offset")
     ctx.record(op, choice.encoding, choice.reason)
