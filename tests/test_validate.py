@@ -62,7 +62,10 @@ def refused(overrides: list[str]) -> str:
             ["profile.backend='tflm_cmsis_nn'", "target.core='xtensa-lx7'"],
         ),
         (["profile.backend=tflm"], ["profile.backend='tflm' is not one of tflm_reference"]),
-        (["export.weights=lut"], ["export.weights='lut' is not one of dense, sparse, clustered, smallest, auto"]),
+        (
+            ["export.weights=lut"],
+            ["export.weights='lut' is not one of dense, sparse, clustered, smallest, auto"],
+        ),
         (["target.core=cortex-m99"], ["target.core='cortex-m99'", "has no cost model"]),
         (["target.count_unit=ticks"], ["target.count_unit='ticks'"]),
         (["profile.probe_timeout_s=0"], ["profile.probe_timeout_s=0"]),
