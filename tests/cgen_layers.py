@@ -45,8 +45,9 @@ class Int8Builder(TfliteBuilder):
 
     def conv(self, x: int, out_c: int, k: tuple[int, int], stride: int = 1, padding: int = SAME,
              act: int = 0, depthwise: bool = False, out_scale: float | None = None,
-             weights: np.ndarray | None = None) -> int:  # fmt: skip
-        """`weights`: the int8 CONV_2D filter [out_c, k_h, k_w, in_c] to use (random when None)."""
+             weights: np.ndarray | None = None, out_zp: int | None = None) -> int:  # fmt: skip
+        """`weights`: the int8 CONV_2D filter [out_c, k_h, k_w, in_c] to use (random when None);
+        `out_scale`, `out_zp`: the output's quantization (random when None)."""
         s = self.s
         _, h, w, in_c = self.tensors[x].shape
         in_scale = self.tensors[x].quantization.scale[0]
@@ -62,7 +63,7 @@ class Int8Builder(TfliteBuilder):
             opt, name, otype = s.Conv2DOptionsT(), "CONV_2D", s.BuiltinOptions.Conv2DOptions
         opt.padding, opt.strideH, opt.strideW, opt.fusedActivationFunction = padding, stride, stride, act
         opt.dilationHFactor = opt.dilationWFactor = 1
-        y = self.activation((1, oh, ow, out_c), out_scale)
+        y = self.activation((1, oh, ow, out_c), out_scale, out_zp)
         self.op(name, [x, wt, bt], [y], opt, otype)
         return y
 

@@ -82,6 +82,37 @@ def test_depthwise_is_bit_exact(case: str, tmp_path: Path) -> None:
     _check(_dw_model(len(case), *DW_CASES[case]), tmp_path, "tme_dwconv_s8")
 
 
+# (input H, W, C), stride, padding: 3 x 3, ReLU at output zero point -128 (TME_RQ_RELU, one SSAT)
+DW_ASM_CASES = {
+    "c32_same": ((6, 6, 32), 1, SAME),  # inside runs, pad rows, edge rows gathered
+    "c8_stride2_odd": ((7, 8, 8), 2, SAME),
+    "c8_stride2_even": ((8, 8, 8), 2, SAME),  # bottom / right padding only
+    "c16_3x3": ((3, 3, 16), 1, SAME),  # one inside window
+    "c4_valid": ((5, 6, 4), 1, VALID),
+    "c12_same": ((5, 4, 12), 1, SAME),
+}
+
+
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
+def test_depthwise_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The DSP build's written-out 3 x 3 pixel runs (kernels/dwconv_s8.c, TME_RQ_RELU at zero point
+    -128: the bias rides in the requantization constant) against TFLite Micro under QEMU."""
+    from tinyml_exp.export.cgen import qemu
+
+    for i, (name, (hwc, stride, padding)) in enumerate(sorted(DW_ASM_CASES.items())):
+        b = Int8Builder(np.random.default_rng(100 + i))
+        x = b.activation((1, *hwc))
+        model = b.finish([x], [b.conv(x, hwc[2], (3, 3), stride, padding, RELU, depthwise=True, out_zp=-128)])
+        xs = random_inputs(model, 50, seed=i)
+        res = generate_c(model, tmp_path / name, "layer")
+        assert ".act_min = -128, .act_max = 127, .rq_mode = 1}" in res.model_c.read_text(), name
+        run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
+        got = run.outputs.view(np.int8).reshape(len(xs), -1)
+        bad = int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())
+        assert bad == 0, f"{name}: {bad} values differ from TFLM"
+
+
 def _avg_model(seed: int, hwc, f, stride, padding) -> bytes:
     b = Int8Builder(np.random.default_rng(seed))
     x = b.activation((1, *hwc))

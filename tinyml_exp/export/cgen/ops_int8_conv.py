@@ -20,6 +20,7 @@ from tinyml_exp.export.cgen.ops_common import (
 )
 from tinyml_exp.export.cgen.ops_int8 import (
     INT32_MAX,
+    RQ_RELU,
     add_tables,
     bias_values,
     filter_scales,
@@ -288,7 +289,12 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
     bias[:ch] = cv.bias + (-cv.zp_in) * cv.weights.reshape(taps, ch).sum(axis=0)
     if np.abs(bias).max(initial=0) > INT32_MAX:
         raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
-    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
+    # TME_RQ_RELU carries the bias in c: the sums start at 0 (the kernel's asm pixel loop relies on it)
+    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=bias[:ch])
+    if mode == RQ_RELU:
+        bias = np.zeros(ch4, dtype=np.int64)
+    else:
+        mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
     params = ctx.params(
         "tme_dw_params_t",
         {
@@ -307,7 +313,7 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
         ScratchArg(),
     )
     return Step("tme_dwconv_s8", "dwconv_s8.c", cv.ops, cv.label, (*args, int8_out(cv.out.index)), (cv.x.index,),
-                cv.out.index, macs=cv.macs, scratch_bytes=ch * (10 if cv.k_hw == (3, 3) and ch % 4 == 0 and ch >= 16 else 1))  # fmt: skip
+                cv.out.index, macs=cv.macs, scratch_bytes=ch * (12 if cv.k_hw == (3, 3) and ch % 4 == 0 else 1))  # fmt: skip
 
 
 def _lower_reference(ctx: LowerContext, cv: _Conv) -> Step:

@@ -5,9 +5,10 @@
  * gives channels (c, c + 2) and (c + 1, c + 3) of each tap, PKHBT / PKHTB pair the two taps of one
  * channel, and one SMLAD per channel multiplies them with the pre-packed int16 weight pair
  * (w[tap], w[tap + 1]). An odd last tap needs no pairing: its weights come as (c, c + 2) and
- * (c + 1, c + 3) and SMLABB / SMLATT take the matching halves. A 3 x 3 pixel whose window lies
- * inside the input reads its taps at fixed offsets from the first one; other pixels get a table of
- * tap pointers (into the input, or the pad row). A last group of fewer than 4 channels reads its
+ * (c + 1, c + 3) and SMLABB / SMLATT take the matching halves. A 3 x 3 window on a multiple of 4
+ * channels is 3 row pointers with taps at fixed offsets (rows outside the input read a pad row,
+ * rows over the left / right edge are gathered into scratch); other windows get a table of tap
+ * pointers (into the input, or the pad row). A last group of fewer than 4 channels reads its
  * bytes one by one (never past the tensor). */
 #define TME_DW_MAX_TAPS 25 /* up to 5 x 5 filters; the generator checks */
 
@@ -59,57 +60,99 @@ TME_INLINE void tme_dw_group(const int8_t *const *taps, int32_t tap_pairs, int32
     }
 }
 
-/* A 3 x 3 window inside the input: taps `row` bytes (one input row) and `col` bytes apart. */
+/* A 3 x 3 window: rows[k] + c is its row k (in the input, the pad row or the gathered window),
+ * taps `col` bytes apart; d1 = rows[1] - rows[0], d2 = rows[2] - rows[1] (the asm adds them). */
 #if defined(TME_DSP)
 /* GCC spills the 4 accumulators, the 2 pointers and the offsets around the 9 taps (~2x the
- * instructions), so the group is written out: temporaries r0-r3, r12; per tap pair 2 LDR, 4 SXTB16,
- * 4 PKH, LDR + LDRD + LDR of the 4 weight words (immediate offsets from wg), 4 SMLAD. */
-#define TME_DW_PAIR(LOAD_A, LOAD_B, W0, W1, W3)                                                     \
+ * instructions), so the group is written out: temporaries r0-r3, r12, lr; per tap pair 2 LDR,
+ * 4 SXTB16, 4 PKH, 2 LDRD of the 4 weight words (immediate offsets from wg), 4 SMLAD. */
+#define TME_DW_PAIR(LOAD_A, LOAD_B, W0, W2, MAC)                                                    \
     LOAD_A LOAD_B "sxtb16 r2, r0\n\tsxtb16 r0, r0, ror #8\n\t"                                    \
                   "sxtb16 r3, r1\n\tsxtb16 r1, r1, ror #8\n\t"                                    \
                   "pkhbt r12, r2, r3, lsl #16\n\tpkhtb r3, r3, r2, asr #16\n\t"                    \
-                  "ldr r2, [%[w], #" W0 "]\n\tsmlad %[a0], r12, r2, %[a0]\n\t"                     \
-                  "ldrd r12, r2, [%[w], #" W1 "]\n\tsmlad %[a2], r3, r2, %[a2]\n\t"                \
-                  "pkhbt r3, r0, r1, lsl #16\n\tsmlad %[a1], r3, r12, %[a1]\n\t"                   \
-                  "pkhtb r1, r1, r0, asr #16\n\tldr r12, [%[w], #" W3 "]\n\t"                      \
-                  "smlad %[a3], r1, r12, %[a3]\n\t"
+                  "ldrd r2, lr, [%[w], #" W0 "]\n\t" MAC("%[a0]", "r12", "r2")                     \
+                  "pkhbt r12, r0, r1, lsl #16\n\t" MAC("%[a1]", "r12", "lr")                       \
+                  "pkhtb r1, r1, r0, asr #16\n\tldrd r2, lr, [%[w], #" W2 "]\n\t"                  \
+                  MAC("%[a2]", "r3", "r2") MAC("%[a3]", "r1", "lr")
+/* accumulate, or (the first pair of a sum starting at 0) set */
+#define TME_DW_ACC(A, X, W) "smlad " A ", " X ", " W ", " A "\n\t"
+#define TME_DW_SET(A, X, W) "smuad " A ", " X ", " W "\n\t"
 #define TME_DW_L(R, ADDR) "ldr " R ", " ADDR "\n\t"
-/* `row` stays in memory (r2 is free where it is needed): 12 registers are all GCC can give the asm
- * in the generic instances */
-#define TME_DW_NEXT_ROW "ldr r2, %[row]\n\tadd %[p], %[p], r2\n\t"
-TME_INLINE void tme_dw3x3_group(const int8_t *p0, int32_t row, int32_t col, const uint32_t *wg,
-                                int32_t *acc) {
+/* the row steps stay in memory (r2 is free where they are needed) */
+#define TME_DW_NEXT_ROW(D) "ldr r2, %[" D "]\n\tadd %[p], %[p], r2\n\t"
+#define TME_DW_3X3_MACS(FIRST)                                                                     \
+    TME_DW_PAIR(TME_DW_L("r0", "[%[p]]"), TME_DW_L("r1", "[%[p], %[col]]"), "0", "8", FIRST)      \
+    TME_DW_PAIR(TME_DW_L("r0", "[%[p], %[col], lsl #1]") TME_DW_NEXT_ROW("d1"),                   \
+                TME_DW_L("r1", "[%[p]]"), "16", "24", TME_DW_ACC)                                  \
+    TME_DW_PAIR(TME_DW_L("r0", "[%[p], %[col]]"), TME_DW_L("r1", "[%[p], %[col], lsl #1]"), "32",  \
+                "40", TME_DW_ACC)                                                                  \
+    TME_DW_NEXT_ROW("d2")                                                                          \
+    TME_DW_PAIR(TME_DW_L("r0", "[%[p]]"), TME_DW_L("r1", "[%[p], %[col]]"), "48", "56", TME_DW_ACC) \
+    /* the odd last tap: (w c, w c + 2), (w c + 1, w c + 3) */                                     \
+    "ldr r0, [%[p], %[col], lsl #1]\n\tsxtb16 r2, r0\n\tsxtb16 r0, r0, ror #8\n\t"                \
+    "ldrd r1, r3, [%[w], #64]\n\t"                                                                 \
+    "smlabb %[a0], r2, r1, %[a0]\n\tsmlatt %[a2], r2, r1, %[a2]\n\t"                               \
+    "smlabb %[a1], r0, r3, %[a1]\n\tsmlatt %[a3], r0, r3, %[a3]\n\t"
+TME_INLINE void tme_dw3x3_group(const int8_t *const *rows, int32_t d1, int32_t d2, int32_t c,
+                                int32_t col, const uint32_t *wg, int32_t *acc) {
     register int32_t a0 __asm__("r8") = acc[0];
     register int32_t a1 __asm__("r9") = acc[1];
     register int32_t a2 __asm__("r10") = acc[2];
     register int32_t a3 __asm__("r11") = acc[3];
-    register const int8_t *p __asm__("r4") = p0;
-    register int32_t c __asm__("r5") = col;
+    register const int8_t *p __asm__("r4") = rows[0] + c;
+    register int32_t cc __asm__("r5") = col;
     register const uint32_t *w __asm__("r6") = wg;
-    __asm__(TME_DW_PAIR(TME_DW_L("r0", "[%[p]]"), TME_DW_L("r1", "[%[p], %[col]]"), "0", "4", "12")
-            TME_DW_PAIR(TME_DW_L("r0", "[%[p], %[col], lsl #1]") TME_DW_NEXT_ROW,
-                        TME_DW_L("r1", "[%[p]]"), "16", "20", "28")
-            TME_DW_PAIR(TME_DW_L("r0", "[%[p], %[col]]"), TME_DW_L("r1", "[%[p], %[col], lsl #1]"),
-                        "32", "36", "44")
-            TME_DW_NEXT_ROW
-            TME_DW_PAIR(TME_DW_L("r0", "[%[p]]"), TME_DW_L("r1", "[%[p], %[col]]"), "48", "52", "60")
-            /* the odd last tap: (w c, w c + 2), (w c + 1, w c + 3) */
-            "ldr r0, [%[p], %[col], lsl #1]\n\tsxtb16 r2, r0\n\tsxtb16 r0, r0, ror #8\n\t"
-            "ldrd r1, r3, [%[w], #64]\n\t"
-            "smlabb %[a0], r2, r1, %[a0]\n\tsmlatt %[a2], r2, r1, %[a2]\n\t"
-            "smlabb %[a1], r0, r3, %[a1]\n\tsmlatt %[a3], r0, r3, %[a3]\n\t"
+    __asm__(TME_DW_3X3_MACS(TME_DW_ACC)
             : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [p] "+r"(p)
-            : [row] "m"(row), [col] "r"(c), [w] "r"(w)
-            : "r0", "r1", "r2", "r3", "r12", "memory");
+            : [d1] "m"(d1), [d2] "m"(d2), [col] "r"(cc), [w] "r"(w)
+            : "r0", "r1", "r2", "r3", "r12", "lr", "memory");
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
 }
+#define TME_DW_RQ_ASM 1
+/* All groups of `n` pixels (one output row, taps of pixel i + 1 `pstep` bytes after those of
+ * pixel i) with their TME_RQ_RELU requantization at zero point -128 (one SSAT): GCC keeps the
+ * loops' pointers on the stack and reloads them per group, so the loops are written out too. The
+ * generator folds the bias into c for TME_RQ_RELU, so the sums start at 0 (SMUAD). Per channel LDM
+ * of its tme_rq_t (c, m, sh), SMLAL, ASR, SSAT, STRB. All 14 registers are taken: the rq pointer,
+ * the loop ends, the row steps and `back` (to the next group's first tap) stay in memory. */
+#define TME_DW_RQ(A)                                                                               \
+    "ldm r12!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"                 \
+    "ssat r1, #8, r1\n\tstrb r1, [%[out]], #1\n\t"
+TME_INLINE void tme_dw3x3_run_rq(const int8_t *row0, int32_t d1, int32_t d2, int32_t col,
+                                 const uint32_t *wg, const tme_rq_t *rq, int8_t *out, int32_t n,
+                                 int32_t pstep) {
+    register const int8_t *p __asm__("r4") = row0;
+    register int32_t c __asm__("r5") = col;
+    register const uint32_t *w __asm__("r6");
+    register int8_t *o __asm__("r7") = out;
+    register int32_t a0 __asm__("r8"), a1 __asm__("r9"), a2 __asm__("r10"), a3 __asm__("r11");
+    const tme_rq_t *rqg;
+    const uint32_t *wend = wg + (col >> 2) * 18; /* 18 weight words per group */
+    const int8_t *oend = out + n * col;
+    const int32_t back = 4 - d1 - d2, padj = pstep - col; /* after a pixel p is col bytes on */
+    __asm__ volatile("2:\n\tldr %[w], %[wg]\n\tldr r0, %[rq]\n\tstr r0, %[rqg]\n\t"
+                     "1:\n\t" TME_DW_3X3_MACS(TME_DW_SET)
+                     "add %[w], %[w], #72\n\tldr lr, %[back]\n\tadd %[p], %[p], lr\n\t"
+                     "ldr r12, %[rqg]\n\t" TME_DW_RQ("%[a0]") TME_DW_RQ("%[a1]")
+                     TME_DW_RQ("%[a2]") TME_DW_RQ("%[a3]")
+                     "str r12, %[rqg]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"
+                     "ldr r0, %[padj]\n\tadd %[p], %[p], r0\n\t"
+                     "ldr r0, %[oend]\n\tcmp %[out], r0\n\tbne 2b\n\t"
+                     : [p] "+r"(p), [w] "=&r"(w), [out] "+r"(o), [rqg] "=m"(rqg),
+                       [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)
+                     : [d1] "m"(d1), [d2] "m"(d2), [col] "r"(c), [back] "m"(back), [wg] "m"(wg),
+                       [rq] "m"(rq), [wend] "m"(wend), [padj] "m"(padj), [oend] "m"(oend)
+                     : "r0", "r1", "r2", "r3", "r12", "lr", "cc", "memory");
+}
 #else
-TME_INLINE void tme_dw3x3_group(const int8_t *p0, int32_t row, int32_t col, const uint32_t *wg,
-                                int32_t *acc) {
-    const int8_t *p1 = p0 + row, *p2 = p1 + row;
+TME_INLINE void tme_dw3x3_group(const int8_t *const *rows, int32_t d1, int32_t d2, int32_t c,
+                                int32_t col, const uint32_t *wg, int32_t *acc) {
+    const int8_t *p0 = rows[0] + c, *p1 = rows[1] + c, *p2 = rows[2] + c;
+    (void)d1;
+    (void)d2;
     tme_dw_pair(tme_load32(p0), tme_load32(p0 + col), wg, acc);
     tme_dw_pair(tme_load32(p0 + 2 * col), tme_load32(p1), wg + 4, acc);
     tme_dw_pair(tme_load32(p1 + col), tme_load32(p1 + 2 * col), wg + 8, acc);
@@ -133,52 +176,93 @@ TME_INLINE void tme_dw_taps(const tme_dw_params_t *p, const int8_t *in, const in
     }
 }
 
+/* 32-bit difference of two addresses (the asm adds it to a pointer; unused on a 64-bit host). */
+TME_INLINE int32_t tme_addr_diff(const int8_t *a, const int8_t *b) {
+    return (int32_t)(uint32_t)((uintptr_t)a - (uintptr_t)b);
+}
+
 TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, const uint32_t *wpk,
                                 const int32_t *bias, const tme_rq_t *rq, int8_t *pad, int8_t *out,
                                 const int32_t mode, const int32_t lo, const int32_t hi) {
     const int32_t ch = p->ch, tap_pairs = p->tap_pairs, odd = p->odd_tap, zp = p->out_offset;
     const int32_t in_h = p->in_h, in_w = p->in_w, ch4 = ch & ~3;
     const int32_t gstride = 4 * tap_pairs + 2 * odd; /* weight words per group of 4 channels */
-    const int k3 = p->k_h == 3 && p->k_w == 3;
-    /* 3 x 3 with whole groups (from 16 channels: below, the copy costs more than it saves): border
-     * windows are gathered into scratch after the pad row and take the fixed-offset path too */
-    const int gather = k3 && ch4 == ch && ch >= 16;
-    int8_t *win = pad + ch;
+    /* 3 x 3 on whole groups: each window is 3 row pointers, to the input where its row lies inside,
+     * to the pad row (3 ch bytes) above or below the input, and for a window over the left or right
+     * edge to that row gathered into scratch after the pad row (pad bytes outside) */
+    const int rows3 = p->k_h == 3 && p->k_w == 3 && ch4 == ch;
+    int8_t *win = pad + 3 * ch;
     const int8_t *taps[TME_DW_MAX_TAPS];
-    for (int32_t c = 0; c < ch; ++c) {
+    for (int32_t c = 0; c < (rows3 ? 3 * ch : ch); ++c) {
         pad[c] = (int8_t)p->pad_value;
     }
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
         const int32_t iy0 = oy * p->stride_h - p->pad_h;
         for (int32_t ox = 0; ox < p->out_w; ++ox) {
             const int32_t ix0 = ox * p->stride_w - p->pad_w;
-            const int inside = k3 && iy0 >= 0 && iy0 + 3 <= in_h && ix0 >= 0 && ix0 + 3 <= in_w;
-            const int8_t *base = in + (iy0 * in_w + ix0) * ch;
-            int32_t row = in_w * ch;
-            if (!inside || ch4 != ch) {
-                tme_dw_taps(p, in, pad, oy, ox, taps);
-            }
-            if (!inside && gather) { /* a border window, gathered (pad bytes outside) */
-                uint32_t *dst = (uint32_t *)(void *)win;
-                for (int32_t t = 0; t < 9; ++t) {
-                    const int8_t *src = taps[t];
-                    for (int32_t k = 0; k < ch; k += 4) {
-                        *dst++ = tme_load32(src + k);
-                    }
-                }
-                base = win;
-                row = 3 * ch;
-            }
-            const int fast = inside || gather;
             const uint32_t *wg = wpk;
+            if (rows3) {
+                const int edge = ix0 < 0 || ix0 + 3 > in_w;
+                const int8_t *rows[3];
+                int32_t d1 = in_w * ch, d2 = d1;
+                if (!edge && iy0 >= 0 && iy0 + 3 <= in_h) { /* inside: rows one input row apart */
+                    rows[0] = in + (iy0 * in_w + ix0) * ch;
+                    rows[1] = rows[0] + d1;
+                    rows[2] = rows[1] + d1;
+#if defined(TME_DW_RQ_ASM)
+                    if (mode == TME_RQ_RELU && lo == -128 && hi == 127) { /* the row's inside run */
+                        const int32_t last = TME_MIN(p->out_w - 1, (in_w - 3 + p->pad_w) / p->stride_w);
+                        const int32_t n = last - ox + 1;
+                        tme_dw3x3_run_rq(rows[0], d1, d1, ch, wpk, rq, out, n, p->stride_w * ch);
+                        out += n * ch;
+                        ox = last;
+                        continue;
+                    }
+#endif
+                } else {
+                    for (int32_t ky = 0; ky < 3; ++ky) {
+                        const int32_t iy = iy0 + ky;
+                        if (iy < 0 || iy >= in_h) {
+                            rows[ky] = pad;
+                        } else if (!edge) {
+                            rows[ky] = in + (iy * in_w + ix0) * ch;
+                        } else {
+                            int8_t *dst = win + 3 * ky * ch;
+                            rows[ky] = dst;
+                            for (int32_t ix = ix0; ix < ix0 + 3; ++ix, dst += ch) {
+                                const int8_t *src = ix >= 0 && ix < in_w ? in + (iy * in_w + ix) * ch : pad;
+                                for (int32_t k = 0; k < ch; k += 4) {
+                                    tme_store32(dst + k, tme_load32(src + k));
+                                }
+                            }
+                        }
+                    }
+                    d1 = tme_addr_diff(rows[1], rows[0]);
+                    d2 = tme_addr_diff(rows[2], rows[1]);
+                }
+#if defined(TME_DW_RQ_ASM)
+                if (mode == TME_RQ_RELU && lo == -128 && hi == 127) {
+                    tme_dw3x3_run_rq(rows[0], d1, d2, ch, wpk, rq, out, 1, 0);
+                    out += ch;
+                    continue;
+                }
+#endif
+                for (int32_t c = 0; c < ch; c += 4, wg += gstride) {
+                    int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+                    tme_dw3x3_group(rows, d1, d2, c, ch, wg, acc);
+                    out[c] = tme_rq_out(acc[0], rq + c, mode, zp, lo, hi);
+                    out[c + 1] = tme_rq_out(acc[1], rq + c + 1, mode, zp, lo, hi);
+                    out[c + 2] = tme_rq_out(acc[2], rq + c + 2, mode, zp, lo, hi);
+                    out[c + 3] = tme_rq_out(acc[3], rq + c + 3, mode, zp, lo, hi);
+                }
+                out += ch;
+                continue;
+            }
+            tme_dw_taps(p, in, pad, oy, ox, taps);
             int32_t c = 0;
             for (; c < ch4; c += 4, wg += gstride) {
                 int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
-                if (fast) {
-                    tme_dw3x3_group(base + c, row, ch, wg, acc);
-                } else {
-                    tme_dw_group(taps, tap_pairs, odd, c, 4, wg, acc);
-                }
+                tme_dw_group(taps, tap_pairs, odd, c, 4, wg, acc);
                 out[c] = tme_rq_out(acc[0], rq + c, mode, zp, lo, hi);
                 out[c + 1] = tme_rq_out(acc[1], rq + c + 1, mode, zp, lo, hi);
                 out[c + 2] = tme_rq_out(acc[2], rq + c + 2, mode, zp, lo, hi);
@@ -197,8 +281,8 @@ TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, cons
     }
 }
 
-/* bias: bias' per channel, padded to a multiple of 4; scratch: the pad row (ch bytes), then for
- * 3 x 3 filters on a multiple of 4 channels, at least 16, the gathered window (9 ch bytes). */
+/* bias: bias' per channel, padded to a multiple of 4; scratch: the pad row (ch bytes; for 3 x 3
+ * filters on a multiple of 4 channels 3 ch bytes, then the gathered rows of a window, 9 ch). */
 static TME_UNUSED void tme_dwconv_s8(const tme_dw_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                      uint32_t *scratch, int8_t *out) {
