@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 PYTEST_ARGS ?=
+# Test files spread over this many pytest-xdist workers (a file stays on one worker, so its module
+# fixtures are built once); 2 cores: 26.5 -> 20.4 min on a loaded machine. TEST_JOBS=0: one process.
+TEST_JOBS ?= 2
 
 .PHONY: setup run test test-fast lint format mlflow-ui benchmarks clean
 
@@ -18,10 +21,10 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 test: lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: lint
-	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_JOBS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 format: setup
 	$(VENV)/bin/ruff format .
