@@ -173,7 +173,6 @@ def test_nothing_is_missing_here() -> None:
     assert cycle_model_missing() is None
 
 
-
 @pytest.mark.slow
 @require_commands("qemu-system-arm")
 def test_ds_cnn_runs_as_on_qemu(tmp_path: Path) -> None:
