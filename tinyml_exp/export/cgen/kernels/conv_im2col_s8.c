@@ -185,36 +185,37 @@ TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8,
 #define TME_PAIR_SET(A, X, W) "smuad " A ", " X ", " W "\n\t"
 #define TME_PAIR_ACC(A, X, W) "smlad " A ", " X ", " W ", " A "\n\t"
 /* One channel's TME_RQ_RELU requantization for both pixels: LDM of its (c, m, sh), LDRD of c
- * again for pixel b, SMLAL, ASR, SSAT, STRB (b at out_c bytes after a). */
+ * again for pixel b, SMLAL, ASR, SSAT, STRB (to r5, b at out_c = r6 bytes after a). */
 #define TME_PAIR_RQ(A, B)                                                                          \
-    "ldmia lr!, {r0, r1, r2, r3}\n\tldrd r4, r5, [lr, #-16]\n\t"                                  \
-    "smlal r0, r1, " A ", r2\n\tsmlal r4, r5, " B ", r2\n\tasr r1, r1, r3\n\tasr r5, r5, r3\n\t"  \
-    "ssat r1, #8, r1\n\tssat r5, #8, r5\n\tstrb r5, [%[o], %[c]]\n\tstrb r1, [%[o]], #1\n\t"
+    "ldmia lr!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"                \
+    "ldrd r0, r4, [lr, #-16]\n\tsmlal r0, r4, " B ", r2\n\tasr r4, r4, r3\n\t"                    \
+    "ssat r1, #8, r1\n\tssat r4, #8, r4\n\tstrb r4, [r5, %[c]]\n\tstrb r1, [r5], #1\n\t"
 #define TME_CONV_PAIRS_ASM 1
 /* All output channels (out_c even) of two pixels, TME_RQ_RELU at zero point -128 (one SSAT) with
  * the bias in c (the generator folds it there: the sums start at 0). In C, GCC reloads the
  * accumulators' bias, the pointers and the rq row per channel pair (~50 instructions around
- * the dot product), so the channel loop is written out; all 14 registers are taken, the patch
- * start, the loop ends, the rq pointer and out_c stay in memory. */
+ * the dot product), so the channel loop is written out; all 14 registers are taken: the patch
+ * end stays in one (a compare per 2 groups), the output and rq pointers, the patch start, out_c
+ * and the weights' end in memory. */
 TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int32_t k8,
                                   const tme_rq_t *rq, int8_t *out, int32_t out_c) {
     register const uint32_t *c __asm__("r6");
     register const uint32_t *w __asm__("r12") = wpk;
-    register int8_t *o __asm__("r7") = out;
+    register const uint32_t *cend __asm__("r7") = col + k8;
     register int32_t a0 __asm__("r8"), a1 __asm__("r9"), b0 __asm__("r10"), b1 __asm__("r11");
-    const uint32_t *const cend = col + k8;
     const uint32_t *const wend = wpk + (out_c / 2) * (k8 / 2);
     const tme_rq_t *q = rq;
+    int8_t *o = out;
     __asm__ volatile("1:\n\tldr %[c], %[col]\n\t" TME_PAIR_GROUP(TME_PAIR_SET)
-                     TME_PAIR_GROUP(TME_PAIR_ACC) "ldr r0, %[cend]\n\tcmp %[c], r0\n\tbeq 3f\n\t"
+                     TME_PAIR_GROUP(TME_PAIR_ACC) "cmp %[c], %[cend]\n\tbeq 3f\n\t"
                      "2:\n\t" TME_PAIR_GROUP(TME_PAIR_ACC) TME_PAIR_GROUP(TME_PAIR_ACC)
-                     "ldr r0, %[cend]\n\tcmp %[c], r0\n\tbne 2b\n\t"
-                     "3:\n\tldr lr, %[q]\n\tldr %[c], %[oc]\n\t" TME_PAIR_RQ("%[a0]", "%[b0]")
-                     TME_PAIR_RQ("%[a1]", "%[b1]")
-                     "str lr, %[q]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"
-                     : [c] "=&r"(c), [w] "+r"(w), [o] "+r"(o), [q] "+m"(q), [a0] "=&r"(a0),
+                     "cmp %[c], %[cend]\n\tbne 2b\n\t"
+                     "3:\n\tldr lr, %[q]\n\tldr %[c], %[oc]\n\tldr r5, %[o]\n\t"
+                     TME_PAIR_RQ("%[a0]", "%[b0]") TME_PAIR_RQ("%[a1]", "%[b1]")
+                     "str lr, %[q]\n\tstr r5, %[o]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"
+                     : [c] "=&r"(c), [w] "+r"(w), [o] "+m"(o), [q] "+m"(q), [a0] "=&r"(a0),
                        [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)
-                     : [col] "m"(col), [cend] "m"(cend), [wend] "m"(wend), [oc] "m"(out_c)
+                     : [col] "m"(col), [cend] "r"(cend), [wend] "m"(wend), [oc] "m"(out_c)
                      : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory");
 }
 #else
