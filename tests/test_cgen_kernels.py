@@ -113,6 +113,39 @@ def test_depthwise_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> Non
         assert bad == 0, f"{name}: {bad} values differ from TFLM"
 
 
+# (input H, W, C), out_c, kernel, stride, padding: ReLU at output zero point -128 (TME_RQ_RELU, one
+# SSAT), even out_c: the written-out channel loop (an odd last pixel takes the C path)
+CONV_ASM_CASES = {
+    "stem_c3_stride2": ((9, 8, 3), 8, (3, 3), 2, SAME),  # 27 taps: k8 = 32, byte staging
+    "c3_valid_odd_pixels": ((7, 7, 3), 4, (3, 3), 2, VALID),
+    "pw_c8": ((5, 5, 8), 16, (1, 1), 1, VALID),  # k8 = 8: the dot loop's first pass only
+    "pw_c16": ((4, 6, 16), 32, (1, 1), 1, SAME),
+    "pw_c12_stride2": ((7, 7, 12), 2, (1, 1), 2, SAME),  # k8 = 16
+    "3x3_c16_same": ((5, 6, 16), 6, (3, 3), 1, SAME),  # k8 = 144: the loop's later passes
+}
+
+
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
+def test_conv_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The DSP build's written-out channel loop (kernels/conv_im2col_s8.c, TME_RQ_RELU at zero point
+    -128: the bias rides in the requantization constant) against TFLite Micro under QEMU."""
+    from tinyml_exp.export.cgen import qemu
+
+    for i, (name, (hwc, out_c, k, stride, padding)) in enumerate(sorted(CONV_ASM_CASES.items())):
+        b = Int8Builder(np.random.default_rng(200 + i))
+        x = b.activation((1, *hwc))
+        model = b.finish([x], [b.conv(x, out_c, k, stride, padding, RELU, out_zp=-128)])
+        xs = random_inputs(model, 50, seed=i)
+        res = generate_c(model, tmp_path / name, "layer")
+        assert res.kernels[0].startswith("tme_conv_im2col_s8"), res.kernels
+        assert ".act_min = -128, .act_max = 127, .rq_mode = 1}" in res.model_c.read_text(), name
+        run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
+        got = run.outputs.view(np.int8).reshape(len(xs), -1)
+        bad = int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())
+        assert bad == 0, f"{name}: {bad} values differ from TFLM"
+
+
 def _avg_model(seed: int, hwc, f, stride, padding) -> bytes:
     b = Int8Builder(np.random.default_rng(seed))
     x = b.activation((1, *hwc))

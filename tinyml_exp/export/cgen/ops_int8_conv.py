@@ -225,7 +225,12 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
     bias = cv.bias + (-cv.zp_in) * cv.weights.reshape(out_c, taps).sum(axis=1)
     if np.abs(bias).max(initial=0) > INT32_MAX:
         raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
-    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
+    # TME_RQ_RELU carries the bias in c: the sums start at 0 (the kernel's asm channel loop relies on it)
+    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=bias)
+    if mode == RQ_RELU:
+        bias = np.zeros_like(bias)
+    else:
+        mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
     params = ctx.params(
         "tme_conv_im2col_params_t",
         {

@@ -41,13 +41,18 @@ TME_INLINE uint32_t *tme_fill(uint32_t v, int32_t words, uint32_t *col) {
     return col;
 }
 
-/* Gathers the patch of output pixel `pix`. With in_c % 4 == 0 the input is widened in place, a
- * whole filter row at once when it lies inside; otherwise the taps are first copied as bytes into
- * `stage` and widened from there. Tail taps (up to k8) are left as they are: their weights are
- * zero, so whatever the scratch holds contributes nothing. Parameters are read into locals: the
- * stores may alias them. */
-static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
-                          uint32_t *col, int8_t *stage) {
+#if defined(__GNUC__)
+#define TME_NOINLINE __attribute__((noinline))
+#else
+#define TME_NOINLINE
+#endif
+
+/* The patch of output pixel `pix` for in_c % 4 != 0: the taps are first copied into `stage` (as
+ * words when the window lies inside, else as bytes) and widened from there. A function of its own:
+ * inlined into tme_im2col_s8, it changes how GCC allocates the in_c % 4 == 0 path's registers
+ * (ResNet-8 +11 %). */
+static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                              int32_t pix, uint32_t *col, int8_t *stage) {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
     const int32_t pad = p->pad_value;
     const int32_t oy = pix / p->out_w;
@@ -55,26 +60,25 @@ static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, i
     const int32_t ix0 = (pix - oy * p->out_w) * p->stride_w - p->pad_w;
     const int cols_inside = ix0 >= 0 && ix0 + k_w <= in_w;
     const int8_t *row = in + (iy0 * in_w + ix0) * in_c;
-    if (in_c % 4 == 0) {
-        const int32_t words = in_c / 4;
-        const uint32_t pad2 = tme_pack16(pad, pad);
-        for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c) {
-            const int row_inside = iy0 + ky >= 0 && iy0 + ky < in_h;
-            if (row_inside && cols_inside) {
-                col = tme_widen(row, k_w * words, col);
-                continue;
+    int8_t *sp = stage;
+    const int32_t n = k_w * in_c;
+    if (cols_inside && iy0 >= 0 && iy0 + k_h <= in_h && n >= 4) {
+        /* the whole window inside (a 3-channel stem): each filter row as whole words, its last
+         * n % 4 bytes with its last word (overlapping the one before), no per-row checks */
+        for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c, sp += n) {
+            int32_t k = 0;
+            for (; k + 4 <= n; k += 4) {
+                tme_store32(sp + k, tme_load32(row + k));
             }
-            for (int32_t kx = 0; kx < k_w; ++kx) {
-                const int inside = row_inside && ix0 + kx >= 0 && ix0 + kx < in_w;
-                col = inside ? tme_widen(row + kx * in_c, words, col) : tme_fill(pad2, words, col);
+            if (k < n) {
+                tme_store32(sp + n - 4, tme_load32(row + n - 4));
             }
         }
+        tme_widen(stage, p->k8 / 4, col);
         return;
     }
-    int8_t *sp = stage;
     for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c) {
         const int row_inside = iy0 + ky >= 0 && iy0 + ky < in_h;
-        const int32_t n = k_w * in_c;
         if (row_inside && cols_inside) { /* one filter row: whole words, then the bytes left */
             int32_t k = 0;
             for (; k + 4 <= n; k += 4) {
@@ -94,6 +98,38 @@ static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, i
         }
     }
     tme_widen(stage, p->k8 / 4, col);
+}
+
+/* Gathers the patch of output pixel `pix`. With in_c % 4 == 0 the input is widened in place, a
+ * whole filter row at once when it lies inside; otherwise see tme_im2col_staged_s8. Tail taps (up
+ * to k8) are left as they are: their weights are zero, so whatever the scratch holds contributes
+ * nothing. Parameters are read into locals: the stores may alias them. */
+static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
+                          uint32_t *col, int8_t *stage) {
+    if (p->in_c % 4 != 0) {
+        tme_im2col_staged_s8(p, in, pix, col, stage);
+        return;
+    }
+    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
+    const int32_t pad = p->pad_value;
+    const int32_t oy = pix / p->out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h;
+    const int32_t ix0 = (pix - oy * p->out_w) * p->stride_w - p->pad_w;
+    const int cols_inside = ix0 >= 0 && ix0 + k_w <= in_w;
+    const int8_t *row = in + (iy0 * in_w + ix0) * in_c;
+    const int32_t words = in_c / 4;
+    const uint32_t pad2 = tme_pack16(pad, pad);
+    for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c) {
+        const int row_inside = iy0 + ky >= 0 && iy0 + ky < in_h;
+        if (row_inside && cols_inside) {
+            col = tme_widen(row, k_w * words, col);
+            continue;
+        }
+        for (int32_t kx = 0; kx < k_w; ++kx) {
+            const int inside = row_inside && ix0 + kx >= 0 && ix0 + kx < in_w;
+            col = inside ? tme_widen(row + kx * in_c, words, col) : tme_fill(pad2, words, col);
+        }
+    }
 }
 
 /* acc[0], acc[1]: pixel a, channels 2j and 2j + 1; acc[2], acc[3]: pixel b. `col` holds k8 / 4
@@ -138,6 +174,49 @@ TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8,
     acc[1] = a1;
     acc[2] = b0;
     acc[3] = b1;
+}
+/* The first 4 taps of a sum that starts at 0 set the accumulators (SMUAD), the rest add (SMLAD). */
+#define TME_PAIR_GROUP(MAC)                                                                        \
+    "ldmia %[c]!, {r2, r3, r4, r5}\n\tldrd r0, lr, [%[w]], #8\n\t"                                \
+    "sxtb16 r1, r0\n\tsxtb16 r0, r0, ror #8\n\t" MAC("%[a0]", "r2", "r1") MAC("%[b0]", "r4", "r1") \
+    "smlad %[a0], r3, r0, %[a0]\n\tsmlad %[b0], r5, r0, %[b0]\n\t"                                \
+    "sxtb16 r1, lr\n\tsxtb16 lr, lr, ror #8\n\t" MAC("%[a1]", "r2", "r1") MAC("%[b1]", "r4", "r1") \
+    "smlad %[a1], r3, lr, %[a1]\n\tsmlad %[b1], r5, lr, %[b1]\n\t"
+#define TME_PAIR_SET(A, X, W) "smuad " A ", " X ", " W "\n\t"
+#define TME_PAIR_ACC(A, X, W) "smlad " A ", " X ", " W ", " A "\n\t"
+/* One channel's TME_RQ_RELU requantization for both pixels: LDM of its (c, m, sh), LDRD of c
+ * again for pixel b, SMLAL, ASR, SSAT, STRB (to r5, b at out_c = r6 bytes after a). */
+#define TME_PAIR_RQ(A, B)                                                                          \
+    "ldmia lr!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"                \
+    "ldrd r0, r4, [lr, #-16]\n\tsmlal r0, r4, " B ", r2\n\tasr r4, r4, r3\n\t"                    \
+    "ssat r1, #8, r1\n\tssat r4, #8, r4\n\tstrb r4, [r5, %[c]]\n\tstrb r1, [r5], #1\n\t"
+#define TME_CONV_PAIRS_ASM 1
+/* All output channels (out_c even) of two pixels, TME_RQ_RELU at zero point -128 (one SSAT) with
+ * the bias in c (the generator folds it there: the sums start at 0). In C, GCC reloads the
+ * accumulators' bias, the pointers and the rq row per channel pair (~50 instructions around
+ * the dot product), so the channel loop is written out; all 14 registers are taken: the patch
+ * end stays in one (a compare per 2 groups), the output and rq pointers, the patch start, out_c
+ * and the weights' end in memory. */
+TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int32_t k8,
+                                  const tme_rq_t *rq, int8_t *out, int32_t out_c) {
+    register const uint32_t *c __asm__("r6");
+    register const uint32_t *w __asm__("r12") = wpk;
+    register const uint32_t *cend __asm__("r7") = col + k8;
+    register int32_t a0 __asm__("r8"), a1 __asm__("r9"), b0 __asm__("r10"), b1 __asm__("r11");
+    const uint32_t *const wend = wpk + (out_c / 2) * (k8 / 2);
+    const tme_rq_t *q = rq;
+    int8_t *o = out;
+    __asm__ volatile("1:\n\tldr %[c], %[col]\n\t" TME_PAIR_GROUP(TME_PAIR_SET)
+                     TME_PAIR_GROUP(TME_PAIR_ACC) "cmp %[c], %[cend]\n\tbeq 3f\n\t"
+                     "2:\n\t" TME_PAIR_GROUP(TME_PAIR_ACC) TME_PAIR_GROUP(TME_PAIR_ACC)
+                     "cmp %[c], %[cend]\n\tbne 2b\n\t"
+                     "3:\n\tldr lr, %[q]\n\tldr %[c], %[oc]\n\tldr r5, %[o]\n\t"
+                     TME_PAIR_RQ("%[a0]", "%[b0]") TME_PAIR_RQ("%[a1]", "%[b1]")
+                     "str lr, %[q]\n\tstr r5, %[o]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"
+                     : [c] "=&r"(c), [w] "+r"(w), [o] "+m"(o), [q] "+m"(q), [a0] "=&r"(a0),
+                       [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)
+                     : [col] "m"(col), [cend] "r"(cend), [wend] "m"(wend), [oc] "m"(out_c)
+                     : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory");
 }
 #else
 TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8, int32_t *acc) {
@@ -226,6 +305,12 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
             tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
         }
         /* `two` and an even out_c as constants in the common instance: no per-output checks */
+#if defined(TME_CONV_PAIRS_ASM)
+        if (mode == TME_RQ_RELU && lo == -128 && hi == 127 && add == NULL && two && (out_c & 1) == 0) {
+            tme_conv_pairs_rq(scratch, wpk, k8, rq, out + pix * out_c, out_c);
+            continue;
+        }
+#endif
         if (two && (out_c & 1) == 0) {
             tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, 1, 1);
         } else {
