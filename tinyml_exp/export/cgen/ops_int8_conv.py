@@ -211,6 +211,17 @@ def _lower_c1k3p2(ctx: LowerContext, cv: _Conv) -> Step:
     return cv.step("tme_conv_c1k3p2_s8", args)
 
 
+def _requant_bias_in_c(cv: _Conv, bias: np.ndarray) -> tuple[int, list, np.ndarray]:
+    """(mode, requantization table, the kernel's bias array) for the first len(cv.mults) entries
+    of `bias` (the rest is padding). TME_RQ_RELU carries the bias in c, so the sums start at 0 and
+    the kernel gets zeros (the asm loops of conv_im2col_s8.c and dwconv_s8.c rely on it)."""
+    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=bias[: len(cv.mults)])
+    if mode == RQ_RELU:
+        return mode, rq, np.zeros_like(bias)
+    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
+    return mode, rq, bias
+
+
 def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> Step:
     """Dual-MAC path (conv_im2col_s8.c): taps padded with zero weights to a multiple of 8, weights as
     int8 words interleaved per output channel pair, the input offset folded into the bias."""
@@ -225,12 +236,7 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
     bias = cv.bias + (-cv.zp_in) * cv.weights.reshape(out_c, taps).sum(axis=1)
     if np.abs(bias).max(initial=0) > INT32_MAX:
         raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
-    # TME_RQ_RELU carries the bias in c: the sums start at 0 (the kernel's asm channel loop relies on it)
-    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=bias)
-    if mode == RQ_RELU:
-        bias = np.zeros_like(bias)
-    else:
-        mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
+    mode, rq, bias = _requant_bias_in_c(cv, bias)
     params = ctx.params(
         "tme_conv_im2col_params_t",
         {
@@ -294,12 +300,7 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
     bias[:ch] = cv.bias + (-cv.zp_in) * cv.weights.reshape(taps, ch).sum(axis=0)
     if np.abs(bias).max(initial=0) > INT32_MAX:
         raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
-    # TME_RQ_RELU carries the bias in c: the sums start at 0 (the kernel's asm pixel loop relies on it)
-    mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=bias[:ch])
-    if mode == RQ_RELU:
-        bias = np.zeros(ch4, dtype=np.int64)
-    else:
-        mode, rq = requant_table(cv.mults, cv.shifts, cv.zp_out, cv.act[0], bias_in_c=None)
+    mode, rq, bias = _requant_bias_in_c(cv, bias)
     params = ctx.params(
         "tme_dw_params_t",
         {
