@@ -60,11 +60,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 # Reinstall only when the dependency declarations changed since the last install.
-if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
   echo "setup: installing Python dependencies into $VENV (first time: a few minutes, ~3 GB)"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # The scale extra's old sweeper pins optuna < 3; ours (hydra/sweeper=tinyml_optuna) needs 4.9.
   "$VENV/bin/python" -m pip uninstall -q -y hydra-optuna-sweeper 2>/dev/null || true
-  "$VENV/bin/python" -m pip install -q -e ".[dev,scale,cycles]"
+  # editable_mode=compat puts the checkout on sys.path: the default editable finder hides
+  # hydra_plugins/ from Hydra's plugin scan, and `-m` sweeps run outside the checkout then fail
+  # with "Could not find 'hydra/sweeper/tinyml_basic'".
+  "$VENV/bin/python" -m pip install -q -e ".[dev,scale,cycles]" --config-settings editable_mode=compat
   touch "$stamp"
 fi

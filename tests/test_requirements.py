@@ -77,3 +77,20 @@ def test_firmware_tests_without_the_toolchain(tmp_path: Path, ci: str, outcome: 
     assert outcome in summary and "passed" not in summary, done.stdout[-2000:]
     assert "install the Debian package(s) gcc-arm-none-eabi make" in done.stdout
     assert (done.returncode != 0) == bool(ci)
+
+
+def test_hydra_finds_the_project_sweepers_outside_the_checkout(tmp_path: Path) -> None:
+    # Hydra scans the hydra_plugins namespace with pkgutil, which cannot see through the default
+    # editable finder: `-m` sweeps from a user's own directory then fail on hydra/sweeper=tinyml_basic.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = (
+        "from hydra.core.plugins import Plugins; from hydra.plugins.sweeper import Sweeper; "
+        "print(*sorted(c.__name__ for c in Plugins.instance().discover(Sweeper)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {"LongestFirstBasicSweeper", "OptunaJournalSweeper"} <= set(out), (
+        f"Hydra sees only {out} from outside the checkout: install with "
+        "`pip install -e . --config-settings editable_mode=compat` (scripts/setup.sh does)"
+    )
