@@ -225,10 +225,10 @@ int main(void) {
 
 
 # fc_s8.c's tme_round_mul_double against round((double)acc * scale) cast to int32, as the
-# reference computes it: rqd_run(n) checks 6 n (acc, scale) pairs: random over 2^-60..2^30 and
+# reference computes it: rqd_run(n) checks 8 n (acc, scale) pairs: random over 2^-60..2^30 and
 # the whole int32 range, products within an ulp of a half-integer (where rounding the product to
 # double first decides), exact ties, and 2^50..2^58 (ulps of 1/4..4: a tie in the dropped bits,
-# to even, decides; past 2^31 the int32 wrap).
+# to even, decides; past 2^31 the int32 wrap), and the fast path's scales next to half-integers.
 _RQD_HARNESS = r"""
 #include <math.h>
 static uint64_t rqd_s = 88172645463325252ull;
@@ -265,6 +265,13 @@ static void rqd_run(int32_t n) {
         const int32_t odd = (int32_t)(rnd() % 2001) * 2 - 2001;
         check(odd * (1 << t), ldexp((double)(2 * (rnd() % 50) + 1), -(t + 1)));
         check((int32_t)(rnd() % 31) - 15, ldexp((double)((rnd() >> 11) | (1ull << 52)), -(int)(rnd() % 8) - 1));
+        /* the fast path's scales, 2^-32..2^-2, with products within a few scales of n + 1/2:
+         * either side of the band it leaves to the exact form */
+        const double fs = ldexp(1.0 + (double)(rnd() >> 11) / 9007199254740992.0, -(int)(rnd() % 31) - 3);
+        const double fn = floor((double)(rnd() % 1000000) / 1e6 * fmin(2.1e9 * fs, 1e6));
+        const int32_t fa = (int32_t)llround((fn + 0.5) / fs) + (int32_t)(rnd() % 7) - 3;
+        check(fa, fs);
+        check(-fa, fs);
     }
     check(12345, 0.0);
     check(-7, ldexp(1.0, -1074));
@@ -282,7 +289,7 @@ def _rqd_source() -> str:
 
 
 def test_double_requantization_in_integers_equals_double_arithmetic(tmp_path: Path) -> None:
-    """The reference="tflite" FC requantization in integers (_RQD_HARNESS) on 6 M pairs, host."""
+    """The reference="tflite" FC requantization in integers (_RQD_HARNESS) on 8 M pairs, host."""
     src = tmp_path / "rqd.c"
     main = 'int main(void) { rqd_run(1000000); printf("%ld %ld\\n", (long)rqd_bad, (long)rqd_tested); return 0; }\n'
     src.write_text("#include <stdio.h>\n" + _rqd_source() + main)
@@ -290,7 +297,7 @@ def test_double_requantization_in_integers_equals_double_arithmetic(tmp_path: Pa
     subprocess.run(["gcc", *HOST_CFLAGS, "-Wno-overlength-strings", "-Wno-unused-function", "-o", str(exe),
                     str(src), "-lm"], check=True)  # fmt: skip
     bad, tested = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
-    assert bad == "0" and int(tested) > 5_500_000, (bad, tested)
+    assert bad == "0" and int(tested) > 7_500_000, (bad, tested)
 
 
 _RQD_MODEL_C = """#include "model.h"

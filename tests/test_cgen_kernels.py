@@ -179,7 +179,7 @@ FC_CASES = {
     "rows6": (16, 18, RELU6),
     "rows1": (8, 7, 0),
     "unpacked": (15, 4, RELU),  # in_n % 4 != 0: the reference-order kernel
-    # >= 4 passes, in_n % 8 == 0: under TFLM's arithmetic the input is widened once (tme_fc_wide_s8)
+    # >= 4 passes, in_n % 8 == 0: the input is widened once (tme_fc_wide_s8), under either arithmetic
     "wide4": (24, 16, 0),
     "wide5_relu6": (16, 40, RELU6),
 }
@@ -191,8 +191,9 @@ def test_fully_connected_is_bit_exact(case: str, tmp_path: Path) -> None:
     model = _fc_model(len(case), *FC_CASES[case])
     kernel = "tme_fc_s8" if case == "unpacked" else ("tme_fc_packed_s8", "tme_fc_wide_s8")
     _check(model, tmp_path, kernel)
-    tflm = generate_c(model, tmp_path / "tflm", "layer").kernels
-    assert tflm[0].startswith("tme_fc_wide_s8" if case in FC_WIDE else kernel), tflm
+    for reference in ("tflm", "tflite"):
+        kernels = generate_c(model, tmp_path / reference, "layer", reference=reference).kernels
+        assert kernels[0].startswith("tme_fc_wide_s8" if case in FC_WIDE else kernel), (reference, kernels)
 
 
 @pytest.mark.slow
@@ -209,6 +210,12 @@ def test_dsp_paths_are_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
         want = run_tflm(model, x).reshape(len(x), -1)
         bad = int((run.outputs.view(np.int8).reshape(len(x), -1) != want).sum())
         assert bad == 0, f"{case}: the Cortex-M4 build differs from TFLM in {bad} values"
+        if case.startswith("fc_"):  # FC rounds in double under reference="tflite"
+            generate_c(model, tmp_path / f"{case}_tflite", case, reference="tflite")
+            run = qemu.measure(tmp_path / f"{case}_tflite", x, tmp_path / f"{case}_tflite_elf")
+            want = run_tflite_ref(model, x).reshape(len(x), -1)
+            bad = int((run.outputs.view(np.int8).reshape(len(x), -1) != want).sum())
+            assert bad == 0, f"{case}: the Cortex-M4 build differs from TFLite's reference in {bad} values"
 
 
 def _all_models() -> dict[str, bytes]:

@@ -161,8 +161,8 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
         wpk = np.ascontiguousarray(words).view("<u4").reshape(-1)
         if np.abs(bias_f).max(initial=0) > INT32_MAX:
             raise unsupported(op, "with a bias that overflows int32 after folding the input offset")
-        if not use_double and in_n % 8 == 0 and group in (4, 5) and out_n // group >= 4:
-            return _fc_wide(ctx, op, fields, wpk, bias_f, mults, shifts)
+        if in_n % 8 == 0 and group in (4, 5) and out_n // group >= 4:
+            return _fc_wide(ctx, op, fields, wpk, bias_f, mults, shifts, scales)
         args = (
             params,
             int8_in(x.index),
@@ -179,9 +179,10 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
 
 
 def _fc_wide(ctx: LowerContext, op: Operator, fields: dict, wpk: np.ndarray, bias_f: np.ndarray,
-             mults: list[int], shifts: list[int]) -> Step:  # fmt: skip
+             mults: list[int], shifts: list[int], scales: list[float] | None) -> Step:  # fmt: skip
     """tme_fc_wide_s8: the packed layout, the input widened once into scratch (it pays for itself
-    from 4 passes on) and common.h's requantization forms (TFLM's arithmetic, not the double one)."""
+    from 4 passes on); common.h's requantization forms (TFLM's arithmetic), or with `scales`
+    TFLite's reference rounding in double (then no rq table)."""
     mode, rq = requant_table(mults, shifts, fields["out_offset"], fields["act_min"], bias_in_c=None)
     keys = ("in_n", "out_n", "group", "out_offset", "act_min", "act_max")
     params = ctx.params("tme_fc_wide_params_t", {**{k: fields[k] for k in keys}, "rq_mode": mode})
@@ -191,7 +192,8 @@ def _fc_wide(ctx: LowerContext, op: Operator, fields: dict, wpk: np.ndarray, bia
         int8_in(x),
         ctx.const("weights", "uint32_t", wpk),
         ctx.const("bias", "int32_t", bias_f),
-        ctx.const("requant", "tme_rq_t", rq),
+        ctx.const("requant", "tme_rq_t", rq) if scales is None else "NULL",
+        ctx.const("scale", "double", scales) if scales is not None else "NULL",
         ScratchArg(),
         int8_out(y),
     )

@@ -19,9 +19,28 @@ typedef struct {
  * libgcc's soft-float routines for the double form cost ~1.9 kB of flash. scale = m * 2^e with
  * an integer m < 2^53 (from its IEEE-754 bits); the result wraps to int32 like the reference's
  * int64 -> int32 conversion. Equal to the double form for |acc * scale| < 2^63 (scale < 2^32). */
-TME_INLINE int32_t tme_round_mul_double(int32_t acc, const double *scale) {
+#ifndef TME_NOINLINE
+#if defined(__GNUC__)
+#define TME_NOINLINE __attribute__((noinline))
+#else
+#define TME_NOINLINE
+#endif
+#endif
+
+/* The bits of a double (as tme_load32: the builtin stays inline under -ffreestanding). */
+TME_INLINE uint64_t tme_double_bits(const double *d) {
     uint64_t bits;
-    memcpy(&bits, scale, sizeof bits);
+#if defined(__GNUC__)
+    __builtin_memcpy(&bits, d, sizeof bits);
+#else
+    memcpy(&bits, d, sizeof bits);
+#endif
+    return bits;
+}
+
+/* The exact form, for the rare outputs the fast path below cannot decide: not inlined (~200 B). */
+static TME_NOINLINE TME_UNUSED int32_t tme_round_mul_double_exact(int32_t acc, const double *scale) {
+    const uint64_t bits = tme_double_bits(scale);
     const int32_t biased = (int32_t)(bits >> 52) & 0x7ff;
     const uint64_t m = (bits & 0xfffffffffffffull) | (biased != 0 ? 1ull << 52 : 0u);
     int32_t e = (biased != 0 ? biased : 1) - 1075;
@@ -49,6 +68,28 @@ TME_INLINE int32_t tme_round_mul_double(int32_t acc, const double *scale) {
     }
     const uint32_t v = (uint32_t)r;
     return (int32_t)(((acc < 0) != (bits >> 63 != 0)) ? 0u - v : v);
+}
+
+/* The same, ~12 instructions for scales in [2^-32, 2^-2) (every usual FC): with a = |acc|, m the
+ * 53-bit mantissa and mh = m >> 21 its top 32 bits, T = a * mh (one UMULL) is a * m / 2^21 less
+ * [0, 2^31). The result is floor((T + 2^(K-1)) / 2^K), K = 32 + s the binary places of T, unless
+ * the low K bits of T + 2^(K-1) lie within 2^32 of the next multiple of 2^K: a fraction
+ * of the outputs (2^-s), which take the exact form. Rounding a * m to 53 bits cannot move it below a
+ * half-integer it has reached (those are exact doubles), only up onto one: inside that 2^32. */
+TME_INLINE int32_t tme_round_mul_double(int32_t acc, const double *scale) {
+    const uint64_t bits = tme_double_bits(scale);
+    const int32_t s = 1022 - ((int32_t)(bits >> 52) & 0x7ff); /* K = 1075 - biased exponent - 21 */
+    if (s >= 1 && s <= 31) {
+        const uint32_t a = acc < 0 ? 0u - (uint32_t)acc : (uint32_t)acc;
+        const uint64_t t = (uint64_t)a * ((uint32_t)(bits >> 21) | 0x80000000u);
+        const uint32_t hi = (uint32_t)(t >> 32) + (1u << (s - 1)); /* < 2^32 */
+        const uint32_t mask = (1u << s) - 1u;
+        if ((hi & mask) != mask) {
+            const uint32_t v = hi >> s;
+            return (int32_t)(((acc < 0) != (bits >> 63 != 0)) ? 0u - v : v);
+        }
+    }
+    return tme_round_mul_double_exact(acc, scale);
 }
 
 TME_INLINE int8_t tme_fc_requant(const tme_fc_params_t *p, int32_t acc, int32_t oc,
@@ -277,10 +318,11 @@ TME_INLINE int tme_fc_wide_pass_dsp(const uint32_t *xw, int32_t in_n, const uint
 }
 #endif
 
+/* `scale` (reference="tflite"; then `rq` is NULL): TFLite's reference rounding in double. */
 TME_INLINE void tme_fc_wide_body(const tme_fc_wide_params_t *p, const uint32_t *xw,
                                  const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
-                                 int8_t *out, const int32_t group, const int32_t mode,
-                                 const int32_t lo, const int32_t hi) {
+                                 const double *scale, int8_t *out, const int32_t group,
+                                 const int32_t mode, const int32_t lo, const int32_t hi) {
     const int32_t in_n = p->in_n, out_n = p->out_n, zp = p->out_offset;
     for (int32_t oc = 0; oc < out_n; oc += group, wpk += group * (in_n / 4)) {
         int32_t acc[6];
@@ -291,7 +333,11 @@ TME_INLINE void tme_fc_wide_body(const tme_fc_wide_params_t *p, const uint32_t *
             tme_fc_wide_pass(xw, in_n, wpk, acc, group);
         }
         for (int32_t j = 0; j < group; ++j) {
-            out[oc + j] = tme_rq_out(acc[j], rq + oc + j, mode, zp, lo, hi);
+            if (scale != NULL) {
+                out[oc + j] = (int8_t)tme_clamp(tme_round_mul_double(acc[j], &scale[oc + j]) + zp, lo, hi);
+            } else {
+                out[oc + j] = tme_rq_out(acc[j], rq + oc + j, mode, zp, lo, hi);
+            }
         }
     }
 }
@@ -299,24 +345,30 @@ TME_INLINE void tme_fc_wide_body(const tme_fc_wide_params_t *p, const uint32_t *
 /* scratch: in_n / 2 words (the widened input). */
 static TME_UNUSED void tme_fc_wide_s8(const tme_fc_wide_params_t *p, const int8_t *in,
                                       const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
-                                      uint32_t *scratch, int8_t *out) {
+                                      const double *scale, uint32_t *scratch, int8_t *out) {
     for (int32_t b = 0; b < p->in_n / 4; ++b) {
         const uint32_t x = tme_load32(in + 4 * b);
         scratch[2 * b] = tme_sxtb16(x);
         scratch[2 * b + 1] = tme_sxtb16_ror8(x);
     }
     const int32_t lo = p->act_min, hi = p->act_max, mode = p->rq_mode;
-    if (p->group == 5 && mode == TME_RQ_RELU && hi == 127) {
-        tme_fc_wide_body(p, scratch, wpk, bias, rq, out, 5, TME_RQ_RELU, lo, 127);
+    if (scale != NULL) { /* the rounding in double: mode unused */
+        if (p->group == 5) {
+            tme_fc_wide_body(p, scratch, wpk, bias, NULL, scale, out, 5, mode, lo, hi);
+        } else {
+            tme_fc_wide_body(p, scratch, wpk, bias, NULL, scale, out, 4, mode, lo, hi);
+        }
+    } else if (p->group == 5 && mode == TME_RQ_RELU && hi == 127) {
+        tme_fc_wide_body(p, scratch, wpk, bias, rq, NULL, out, 5, TME_RQ_RELU, lo, 127);
     } else if (p->group == 4 && mode == TME_RQ_RELU && hi == 127) {
-        tme_fc_wide_body(p, scratch, wpk, bias, rq, out, 4, TME_RQ_RELU, lo, 127);
+        tme_fc_wide_body(p, scratch, wpk, bias, rq, NULL, out, 4, TME_RQ_RELU, lo, 127);
     } else if (mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* no activation */
         if (p->group == 5) {
-            tme_fc_wide_body(p, scratch, wpk, bias, rq, out, 5, TME_RQ_SIGNED, -128, 127);
+            tme_fc_wide_body(p, scratch, wpk, bias, rq, NULL, out, 5, TME_RQ_SIGNED, -128, 127);
         } else {
-            tme_fc_wide_body(p, scratch, wpk, bias, rq, out, 4, TME_RQ_SIGNED, -128, 127);
+            tme_fc_wide_body(p, scratch, wpk, bias, rq, NULL, out, 4, TME_RQ_SIGNED, -128, 127);
         }
     } else { /* the generator uses this kernel only with groups of 4 or 5 */
-        tme_fc_wide_body(p, scratch, wpk, bias, rq, out, p->group == 5 ? 5 : 4, mode, lo, hi);
+        tme_fc_wide_body(p, scratch, wpk, bias, rq, NULL, out, p->group == 5 ? 5 : 4, mode, lo, hi);
     }
 }
