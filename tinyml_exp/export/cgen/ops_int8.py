@@ -181,8 +181,8 @@ def lower_fc(ctx: LowerContext, op: Operator) -> Step:
 def _fc_wide(ctx: LowerContext, op: Operator, fields: dict, wpk: np.ndarray, bias_f: np.ndarray,
              mults: list[int], shifts: list[int], scales: list[float] | None) -> Step:  # fmt: skip
     """tme_fc_wide_s8: the packed layout, the input widened once into scratch (it pays for itself
-    from 4 passes on); common.h's requantization forms (TFLM's arithmetic), or with `scales`
-    TFLite's reference rounding in double (then no rq table)."""
+    from 4 passes on) and common.h's requantization forms (TFLM's arithmetic); with `scales`
+    tme_fc_wide_double_s8, TFLite's reference rounding in double."""
     mode, rq = requant_table(mults, shifts, fields["out_offset"], fields["act_min"], bias_in_c=None)
     keys = ("in_n", "out_n", "group", "out_offset", "act_min", "act_max")
     params = ctx.params("tme_fc_wide_params_t", {**{k: fields[k] for k in keys}, "rq_mode": mode})
@@ -192,12 +192,12 @@ def _fc_wide(ctx: LowerContext, op: Operator, fields: dict, wpk: np.ndarray, bia
         int8_in(x),
         ctx.const("weights", "uint32_t", wpk),
         ctx.const("bias", "int32_t", bias_f),
-        ctx.const("requant", "tme_rq_t", rq) if scales is None else "NULL",
-        ctx.const("scale", "double", scales) if scales is not None else "NULL",
+        ctx.const("requant", "tme_rq_t", rq) if scales is None else ctx.const("scale", "double", scales),
         ScratchArg(),
         int8_out(y),
     )
-    return Step("tme_fc_wide_s8", "fc_s8.c", (op.index,), op.opcode, args, (x,), y, macs=fields["in_n"] * fields["out_n"],
+    kernel = "tme_fc_wide_s8" if scales is None else "tme_fc_wide_double_s8"
+    return Step(kernel, "fc_s8.c", (op.index,), op.opcode, args, (x,), y, macs=fields["in_n"] * fields["out_n"],
                 scratch_bytes=2 * fields["in_n"])  # fmt: skip
 
 
