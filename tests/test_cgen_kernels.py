@@ -190,7 +190,9 @@ FC_WIDE = ("rows5", "wide4", "wide5_relu6")
 @pytest.mark.parametrize("case", sorted(FC_CASES))
 def test_fully_connected_is_bit_exact(case: str, tmp_path: Path) -> None:
     model = _fc_model(len(case), *FC_CASES[case])
-    kernel = "tme_fc_s8" if case == "unpacked" else ("tme_fc_packed_s8", "tme_fc_wide_s8", "tme_fc_wide_double_s8")
+    kernel = (
+        "tme_fc_s8" if case == "unpacked" else ("tme_fc_packed_s8", "tme_fc_wide_s8", "tme_fc_wide_double_s8")
+    )
     _check(model, tmp_path, kernel)
     for reference, wide in (("tflm", "tme_fc_wide_s8 "), ("tflite", "tme_fc_wide_double_s8 ")):
         kernels = generate_c(model, tmp_path / reference, "layer", reference=reference).kernels
