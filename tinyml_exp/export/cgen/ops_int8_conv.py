@@ -313,12 +313,21 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
             "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode, "rq_sh": rq_sh,
         },
     )  # fmt: skip
+    words = pack_int16_pairs(lo, hi)
+    if cv.k_hw == (3, 3) and ch == ch4:  # each group's 4 tme_rq_t after its weights: one pointer walks both
+        m32 = 0xFFFFFFFF
+        rq_words = np.array([(c & m32, c >> 32 & m32, m & m32, sh & m32) for c, m, sh in rq], dtype=np.int64)
+        w_words = np.array(words, dtype=np.int64).reshape(groups, -1)
+        packed = np.concatenate([w_words, rq_words.reshape(groups, -1)], axis=1)
+        words, rq_arg = tuple(int(v) for v in packed.reshape(-1)), "NULL"
+    else:
+        rq_arg = ctx.const("requant", "tme_rq_t", rq)
     args = (
         params,
         int8_in(cv.x.index),
-        ctx.const("weights", "uint32_t", pack_int16_pairs(lo, hi)),
+        ctx.const("weights", "uint32_t", words),
         ctx.const("bias", "int32_t", bias),
-        ctx.const("requant", "tme_rq_t", rq),
+        rq_arg,
         ScratchArg(),
     )
     return Step("tme_dwconv_s8", "dwconv_s8.c", cv.ops, cv.label, (*args, int8_out(cv.out.index)), (cv.x.index,),

@@ -19,6 +19,8 @@ typedef struct {
     int32_t rq_sh; /* TME_DW_RQ_SH when all channels have that shift (the generator scales), or -1 */
 } tme_dw_params_t;
 #define TME_DW_RQ_SH 12 /* DW_RQ_SH in ops_int8_conv.py */
+/* 3 x 3 on a multiple of 4 channels: per group its 18 weight words, then its 4 tme_rq_t */
+#define TME_DW_GROUP_WORDS 34
 
 TME_INLINE uint32_t tme_load_partial(const int8_t *p, int32_t n) {
     uint32_t v = 0;
@@ -130,41 +132,41 @@ TME_INLINE void tme_dw3x3_group(const int8_t *const *rows, int32_t d1, int32_t d
  * pixel i) with their TME_RQ_RELU requantization at zero point -128 (one SSAT): GCC keeps the
  * loops' pointers on the stack and reloads them per group, so the loops are written out too. The
  * generator folds the bias into c for TME_RQ_RELU, so the sums start at 0 (SMUAD). Per channel LDM
- * of its tme_rq_t (c, m, sh), SMLAL, ASR, SSAT, STRB; when the generator has scaled every channel
- * to shift TME_DW_RQ_SH, SSAT does the ASR. All 14 registers are taken: the rq pointer, the loop
- * ends, the row steps and `back` (to the next group's first tap) stay in memory. */
+ * of its tme_rq_t (c, m, sh; they follow the group's weights, so w walks on through them), SMLAL,
+ * ASR, SSAT, STRB; when the generator has scaled every channel to shift TME_DW_RQ_SH, SSAT does the
+ * ASR. All 14 registers are taken: the loop ends, the row steps and `back` (to the next group's
+ * first tap) stay in memory. */
 #define TME_DW_RQ(A)                                                                               \
-    "ldm r12!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"                 \
+    "ldm %[w]!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"                 \
     "ssat r1, #8, r1\n\tstrb r1, [%[out]], #1\n\t"
 /* every channel at shift TME_DW_RQ_SH: SSAT shifts */
 #define TME_DW_RQ_FIXED(A)                                                                         \
-    "ldm r12!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\t"                                   \
+    "ldm %[w]!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\t"                                   \
     "ssat r1, #8, r1, asr #" TME_DW_STR(TME_DW_RQ_SH) "\n\tstrb r1, [%[out]], #1\n\t"
 #define TME_DW_STR(X) TME_DW_STR_(X)
 #define TME_DW_STR_(X) #X
 #define TME_DW_RUN(RQ)                                                                             \
-    __asm__ volatile("2:\n\tldr %[w], %[wg]\n\tldr r0, %[rq]\n\tstr r0, %[rqg]\n\t"                 \
+    __asm__ volatile("2:\n\tldr %[w], %[wg]\n\t"                                                   \
                      "1:\n\t" TME_DW_3X3_MACS(TME_DW_SET, TME_DW_W_STEP)                             \
                      "ldr lr, %[back]\n\tadd %[p], %[p], lr\n\t"                                  \
-                     "ldr r12, %[rqg]\n\t" RQ("%[a0]") RQ("%[a1]") RQ("%[a2]") RQ("%[a3]")         \
-                     "str r12, %[rqg]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"            \
+                     RQ("%[a0]") RQ("%[a1]") RQ("%[a2]") RQ("%[a3]")                               \
+                     "ldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"                               \
                      "ldr r0, %[padj]\n\tadd %[p], %[p], r0\n\t"                                   \
                      "ldr r0, %[oend]\n\tcmp %[out], r0\n\tbne 2b\n\t"                             \
-                     : [p] "+r"(p), [w] "=&r"(w), [out] "+r"(o), [rqg] "=m"(rqg),                 \
-                       [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3)              \
+                     : [p] "+r"(p), [w] "=&r"(w), [out] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1),   \
+                       [a2] "=&r"(a2), [a3] "=&r"(a3)                                              \
                      : [d1] "m"(d1), [d2] "m"(d2), [col] "r"(c), [back] "m"(back), [wg] "m"(wg),  \
-                       [rq] "m"(rq), [wend] "m"(wend), [padj] "m"(padj), [oend] "m"(oend)          \
+                       [wend] "m"(wend), [padj] "m"(padj), [oend] "m"(oend)                        \
                      : "r0", "r1", "r2", "r3", "r12", "lr", "cc", "memory")
 TME_INLINE void tme_dw3x3_run_rq(const int8_t *row0, int32_t d1, int32_t d2, int32_t col,
-                                 const uint32_t *wg, const tme_rq_t *rq, int8_t *out, int32_t n,
-                                 int32_t pstep, int32_t rq_sh) {
+                                 const uint32_t *wg, int8_t *out, int32_t n, int32_t pstep,
+                                 int32_t rq_sh) {
     register const int8_t *p __asm__("r4") = row0;
     register int32_t c __asm__("r5") = col;
     register const uint32_t *w __asm__("r6");
     register int8_t *o __asm__("r7") = out;
     register int32_t a0 __asm__("r8"), a1 __asm__("r9"), a2 __asm__("r10"), a3 __asm__("r11");
-    const tme_rq_t *rqg;
-    const uint32_t *wend = wg + (col >> 2) * 18; /* 18 weight words per group */
+    const uint32_t *wend = wg + (col >> 2) * TME_DW_GROUP_WORDS;
     const int8_t *oend = out + n * col;
     const int32_t back = 4 - d1 - d2, padj = pstep - col; /* after a pixel p is col bytes on */
     if (rq_sh == TME_DW_RQ_SH) {
@@ -238,13 +240,12 @@ TME_INLINE void tme_dw_copy(int8_t *dst, const int8_t *src, int32_t n) {
 
 /* n pixels of one output row, window rows at rows[0..2] (pixel i + 1 `pstep` bytes after pixel i) */
 TME_INLINE void tme_dw3x3_pixels(const int8_t *const *rows, int32_t n, int32_t pstep, int32_t ch,
-                                 const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
-                                 int8_t *out, int32_t rq_sh, const int32_t mode, const int32_t zp,
+                                 const uint32_t *wpk, const int32_t *bias, int8_t *out, int32_t rq_sh, const int32_t mode, const int32_t zp,
                                  const int32_t lo, const int32_t hi) {
     const int32_t d1 = tme_addr_diff(rows[1], rows[0]), d2 = tme_addr_diff(rows[2], rows[1]);
 #if defined(TME_DW_RQ_ASM)
     if (mode == TME_RQ_RELU && lo == -128 && hi == 127) {
-        tme_dw3x3_run_rq(rows[0], d1, d2, ch, wpk, rq, out, n, pstep, rq_sh);
+        tme_dw3x3_run_rq(rows[0], d1, d2, ch, wpk, out, n, pstep, rq_sh);
         return;
     }
 #else
@@ -253,13 +254,15 @@ TME_INLINE void tme_dw3x3_pixels(const int8_t *const *rows, int32_t n, int32_t p
     for (int32_t i = 0; i < n; ++i) {
         const int8_t *r[3] = {rows[0] + i * pstep, rows[1] + i * pstep, rows[2] + i * pstep};
         const uint32_t *wg = wpk;
-        for (int32_t c = 0; c < ch; c += 4, wg += 18, out += 4) {
+        for (int32_t c = 0; c < ch; c += 4, wg += TME_DW_GROUP_WORDS, out += 4) {
             int32_t acc[4] = {bias[c], bias[c + 1], bias[c + 2], bias[c + 3]};
+            tme_rq_t rq[4];
             tme_dw3x3_group(r, d1, d2, c, ch, wg, acc);
-            out[0] = tme_rq_out(acc[0], rq + c, mode, zp, lo, hi);
-            out[1] = tme_rq_out(acc[1], rq + c + 1, mode, zp, lo, hi);
-            out[2] = tme_rq_out(acc[2], rq + c + 2, mode, zp, lo, hi);
-            out[3] = tme_rq_out(acc[3], rq + c + 3, mode, zp, lo, hi);
+            memcpy(rq, wg + 18, sizeof rq);
+            out[0] = tme_rq_out(acc[0], rq, mode, zp, lo, hi);
+            out[1] = tme_rq_out(acc[1], rq + 1, mode, zp, lo, hi);
+            out[2] = tme_rq_out(acc[2], rq + 2, mode, zp, lo, hi);
+            out[3] = tme_rq_out(acc[3], rq + 3, mode, zp, lo, hi);
         }
     }
 }
@@ -332,7 +335,7 @@ TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, cons
                         rows[ky] = base[ky] ? base[ky] + ix0 * ch : pad;
                     }
                 }
-                tme_dw3x3_pixels(rows, n, sw * ch, ch, wpk, bias, rq, out, p->rq_sh, mode, zp, lo, hi);
+                tme_dw3x3_pixels(rows, n, sw * ch, ch, wpk, bias, out, p->rq_sh, mode, zp, lo, hi);
                 out += n * ch;
                 ox += n;
             }
@@ -368,9 +371,9 @@ TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, cons
     }
 }
 
-/* bias: bias' per channel, padded to a multiple of 4; scratch: the pad row (ch bytes; for 3 x 3
- * filters on a multiple of 4 channels the pad band of tme_dw_band pixels, then the edge window's
- * 10 ch). */
+/* bias: bias' per channel, padded to a multiple of 4; rq: NULL for 3 x 3 filters on a multiple of
+ * 4 channels (in wpk, TME_DW_GROUP_WORDS); scratch: the pad row (ch bytes; for those 3 x 3 filters
+ * the pad band of tme_dw_band pixels, then the edge window's 10 ch). */
 static TME_UNUSED void tme_dwconv_s8(const tme_dw_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                      uint32_t *scratch, int8_t *out) {
