@@ -19,7 +19,8 @@ typedef struct {
     int32_t rq_sh; /* TME_DW_RQ_SH when all channels have that shift (the generator scales), or -1 */
 } tme_dw_params_t;
 #define TME_DW_RQ_SH 12 /* DW_RQ_SH in ops_int8_conv.py */
-/* 3 x 3 on a multiple of 4 channels: per group its 18 weight words, then its 4 tme_rq_t */
+/* 3 x 3 on a multiple of 4 channels: per group its 18 weight words, then its 4 tme_rq_t (the very
+ * last one with 256 added to its shift: the asm's group loop ends there) */
 #define TME_DW_GROUP_WORDS 34
 
 TME_INLINE uint32_t tme_load_partial(const int8_t *p, int32_t n) {
@@ -134,8 +135,8 @@ TME_INLINE void tme_dw3x3_group(const int8_t *const *rows, int32_t d1, int32_t d
  * generator folds the bias into c for TME_RQ_RELU, so the sums start at 0 (SMUAD). Per channel LDM
  * of its tme_rq_t (c, m, sh; they follow the group's weights, so w walks on through them), SMLAL,
  * ASR, SSAT, STRB; when the generator has scaled every channel to shift TME_DW_RQ_SH, SSAT does the
- * ASR. All 14 registers are taken: the loop ends, the row steps and `back` (to the next group's
- * first tap) stay in memory. */
+ * ASR. All 14 registers are taken: the pixel loop's end, the row steps and `back` (to the next
+ * group's first tap) stay in memory; the group loop ends at the marked last shift. */
 #define TME_DW_RQ(A)                                                                               \
     "ldm %[w]!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"                 \
     "ssat r1, #8, r1\n\tstrb r1, [%[out]], #1\n\t"
@@ -150,13 +151,13 @@ TME_INLINE void tme_dw3x3_group(const int8_t *const *rows, int32_t d1, int32_t d
                      "1:\n\t" TME_DW_3X3_MACS(TME_DW_SET, TME_DW_W_STEP)                             \
                      "ldr lr, %[back]\n\tadd %[p], %[p], lr\n\t"                                  \
                      RQ("%[a0]") RQ("%[a1]") RQ("%[a2]") RQ("%[a3]")                               \
-                     "ldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"                               \
+                     "tst r3, #256\n\tbeq 1b\n\t" /* the last channel's shift + 256 */         \
                      "ldr r0, %[padj]\n\tadd %[p], %[p], r0\n\t"                                   \
                      "ldr r0, %[oend]\n\tcmp %[out], r0\n\tbne 2b\n\t"                             \
                      : [p] "+r"(p), [w] "=&r"(w), [out] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1),   \
                        [a2] "=&r"(a2), [a3] "=&r"(a3)                                              \
                      : [d1] "m"(d1), [d2] "m"(d2), [col] "r"(c), [back] "m"(back), [wg] "m"(wg),  \
-                       [wend] "m"(wend), [padj] "m"(padj), [oend] "m"(oend)                        \
+                       [padj] "m"(padj), [oend] "m"(oend)                                          \
                      : "r0", "r1", "r2", "r3", "r12", "lr", "cc", "memory")
 TME_INLINE void tme_dw3x3_run_rq(const int8_t *row0, int32_t d1, int32_t d2, int32_t col,
                                  const uint32_t *wg, int8_t *out, int32_t n, int32_t pstep,
@@ -166,7 +167,6 @@ TME_INLINE void tme_dw3x3_run_rq(const int8_t *row0, int32_t d1, int32_t d2, int
     register const uint32_t *w __asm__("r6");
     register int8_t *o __asm__("r7") = out;
     register int32_t a0 __asm__("r8"), a1 __asm__("r9"), a2 __asm__("r10"), a3 __asm__("r11");
-    const uint32_t *wend = wg + (col >> 2) * TME_DW_GROUP_WORDS;
     const int8_t *oend = out + n * col;
     const int32_t back = 4 - d1 - d2, padj = pstep - col; /* after a pixel p is col bytes on */
     if (rq_sh == TME_DW_RQ_SH) {
@@ -259,6 +259,7 @@ TME_INLINE void tme_dw3x3_pixels(const int8_t *const *rows, int32_t n, int32_t p
             tme_rq_t rq[4];
             tme_dw3x3_group(r, d1, d2, c, ch, wg, acc);
             memcpy(rq, wg + 18, sizeof rq);
+            rq[3].sh -= c == ch - 4 ? 256 : 0; /* the asm's end mark */
             out[0] = tme_rq_out(acc[0], rq, mode, zp, lo, hi);
             out[1] = tme_rq_out(acc[1], rq + 1, mode, zp, lo, hi);
             out[2] = tme_rq_out(acc[2], rq + 2, mode, zp, lo, hi);
