@@ -60,10 +60,10 @@ def test_conv_im2col_is_bit_exact(case: str, tmp_path: Path) -> None:
     _check(_conv_model(len(case), *CONV_CASES[case]), tmp_path, "tme_conv_im2col_s8")
 
 
-def _dw_model(seed: int, hwc, k, stride, padding, act) -> bytes:
+def _dw_model(seed: int, hwc, k, stride, padding, act, out_scale=None) -> bytes:
     b = Int8Builder(np.random.default_rng(seed))
     x = b.activation((1, *hwc))
-    return b.finish([x], [b.conv(x, hwc[2], k, stride, padding, act, depthwise=True)])
+    return b.finish([x], [b.conv(x, hwc[2], k, stride, padding, act, depthwise=True, out_scale=out_scale)])
 
 
 DW_CASES = {
@@ -74,6 +74,7 @@ DW_CASES = {
     "5x5_c12_same": ((7, 7, 12), (5, 5), 1, SAME, 0),
     "2x2_c5_stride2": ((6, 6, 5), (2, 2), 2, VALID, RELU),
     "3x3_c16_stride2_same": ((7, 8, 16), (3, 3), 2, SAME, 0),  # inside windows at fixed offsets
+    "3x3_c8_left_shift": ((5, 6, 8), (3, 3), 1, SAME, 0, 2e-5),  # scale > 1: the reference form
 }
 
 

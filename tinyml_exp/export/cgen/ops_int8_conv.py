@@ -317,7 +317,7 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
     if cv.k_hw == (3, 3) and ch == ch4:  # each group's 4 tme_rq_t after its weights (dwconv_s8.c)
         m32 = 0xFFFFFFFF
         rq_words = np.array([(c & m32, c >> 32 & m32, m & m32, sh & m32) for c, m, sh in rq], dtype=np.int64)
-        rq_words[-1, 3] += 256  # ends the asm's group loop (its ASR reads the shift's low byte only)
+        rq_words[-1, 3] = (rq_words[-1, 3] + 256) & m32  # ends the asm's group loop (ASR reads the low byte)
         w_words = np.array(words, dtype=np.int64).reshape(groups, -1)
         packed = np.concatenate([w_words, rq_words.reshape(groups, -1)], axis=1)
         words, rq_arg = tuple(int(v) for v in packed.reshape(-1)), "NULL"

@@ -310,15 +310,17 @@ TME_INLINE void tme_dwconv_body(const tme_dw_params_t *p, const int8_t *in, cons
                 const int8_t *rows[3];
                 int32_t n = 1;
                 if (ix0 < 0 || ix0 + 3 > in_w) {
-                    const int left = ix0 < 0, c0 = left ? ix0 + 1 : ix0; /* first copied column */
+                    /* the first copied column; window row k from its P (left) or its a (right) */
+                    const int32_t c0 = ix0 < 0 ? ix0 + 1 : ix0, start = ix0 < 0 ? 0 : ch;
+                    const int whole = c0 >= 0 && c0 + 2 <= in_w;
                     for (int32_t ky = 0; ky < 3; ++ky) {
                         int8_t *dst = win + (3 * ky + 1) * ch;
                         if (!base[ky]) {
                             rows[ky] = pad;
                             continue;
                         }
-                        rows[ky] = left ? dst - ch : dst;
-                        if (c0 >= 0 && c0 + 2 <= in_w) {
+                        rows[ky] = win + 3 * ky * ch + start;
+                        if (whole) {
                             tme_dw_copy(dst, base[ky] + c0 * ch, 2 * ch);
                         } else { /* one of the 2 columns is outside too (a 1 or 2 pixel wide input) */
                             for (int32_t j = 0; j < 2; ++j, dst += ch) {
