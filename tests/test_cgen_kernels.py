@@ -127,6 +127,37 @@ def test_depthwise_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> Non
         assert bad == 0, f"{name}: {bad} values differ from TFLM"
 
 
+# (input H, W, C), stride, activation, output zero point, output scale: 3 x 3 windows whose
+# requantization is not ReLU at -128 (the DSP build's written-out group, C requantization)
+DW_GROUP_CASES = {
+    "signed": ((6, 7, 16), 1, 0, None, None),
+    "relu6_stride2": ((7, 6, 8), 2, RELU6, None, None),
+    "relu_zp5": ((5, 5, 8), 1, RELU, 5, None),
+    "reference_left_shift": ((5, 6, 8), 1, 0, None, 2e-5),
+}
+
+
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
+def test_depthwise_group_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
+    """kernels/dwconv_s8.c's tme_dw3x3_group asm with the other requantization forms, reading each
+    group's tme_rq_t after its weights, against TFLite Micro under QEMU."""
+    from tinyml_exp.export.cgen import qemu
+
+    for i, (name, (hwc, stride, act, out_zp, out_scale)) in enumerate(sorted(DW_GROUP_CASES.items())):
+        b = Int8Builder(np.random.default_rng(300 + i))
+        x = b.activation((1, *hwc))
+        y = b.conv(x, hwc[2], (3, 3), stride, SAME, act, depthwise=True, out_zp=out_zp, out_scale=out_scale)
+        model = b.finish([x], [y])
+        xs = random_inputs(model, 30, seed=i)
+        res = generate_c(model, tmp_path / name, "layer")
+        assert ".rq_sh = -1}" in res.model_c.read_text(), name
+        run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
+        got = run.outputs.view(np.int8).reshape(len(xs), -1)
+        bad = int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())
+        assert bad == 0, f"{name}: {bad} values differ from TFLM"
+
+
 # (input H, W, C), out_c, kernel, stride, padding: ReLU at output zero point -128 (TME_RQ_RELU, one
 # SSAT), even out_c: the written-out channel loop (an odd last pixel takes the C path)
 CONV_ASM_CASES = {
