@@ -60,10 +60,10 @@ def test_conv_im2col_is_bit_exact(case: str, tmp_path: Path) -> None:
     _check(_conv_model(len(case), *CONV_CASES[case]), tmp_path, "tme_conv_im2col_s8")
 
 
-def _dw_model(seed: int, hwc, k, stride, padding, act) -> bytes:
+def _dw_model(seed: int, hwc, k, stride, padding, act, out_scale=None) -> bytes:
     b = Int8Builder(np.random.default_rng(seed))
     x = b.activation((1, *hwc))
-    return b.finish([x], [b.conv(x, hwc[2], k, stride, padding, act, depthwise=True)])
+    return b.finish([x], [b.conv(x, hwc[2], k, stride, padding, act, depthwise=True, out_scale=out_scale)])
 
 
 DW_CASES = {
@@ -74,6 +74,7 @@ DW_CASES = {
     "5x5_c12_same": ((7, 7, 12), (5, 5), 1, SAME, 0),
     "2x2_c5_stride2": ((6, 6, 5), (2, 2), 2, VALID, RELU),
     "3x3_c16_stride2_same": ((7, 8, 16), (3, 3), 2, SAME, 0),  # inside windows at fixed offsets
+    "3x3_c8_left_shift": ((5, 6, 8), (3, 3), 1, SAME, 0, 2e-5),  # scale > 1: the reference form
 }
 
 
@@ -90,6 +91,17 @@ DW_ASM_CASES = {
     "c16_3x3": ((3, 3, 16), 1, SAME),  # one inside window
     "c4_valid": ((5, 6, 4), 1, VALID),
     "c12_same": ((5, 4, 12), 1, SAME),
+    "c64_band_chunks": ((4, 12, 64), 1, SAME),  # pad band of 8 pixels: pad-row runs of 6
+    "c64_band_stride2": ((5, 13, 64), 2, SAME),  # runs of 3 over the band, left and right edges
+    "c4_long_band": ((3, 20, 4), 1, SAME),  # one run over the whole pad row
+    "c8_one_column": ((5, 1, 8), 1, SAME),  # 1 pixel wide: both edge columns in one window
+    "c8_two_columns": ((4, 2, 8), 1, SAME),
+    "c8_one_row": ((1, 6, 8), 1, SAME),  # rows above and below on the band
+    "c8_stride2_one_column": ((3, 2, 8), 2, SAME),  # right edge only, 1 pixel wide output
+    # output scales: channel shifts past TME_DW_RQ_SH (the ASR form), and down to 8 below it
+    # (weights scaled by up to 2^8)
+    "c16_asr_shift": ((5, 6, 16), 1, SAME, 100.0),
+    "c8_scaled_weights": ((4, 5, 8), 2, SAME, 0.008),
 }
 
 
@@ -100,13 +112,46 @@ def test_depthwise_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> Non
     -128: the bias rides in the requantization constant) against TFLite Micro under QEMU."""
     from tinyml_exp.export.cgen import qemu
 
-    for i, (name, (hwc, stride, padding)) in enumerate(sorted(DW_ASM_CASES.items())):
+    for i, (name, (hwc, stride, padding, *scale)) in enumerate(sorted(DW_ASM_CASES.items())):
         b = Int8Builder(np.random.default_rng(100 + i))
         x = b.activation((1, *hwc))
-        model = b.finish([x], [b.conv(x, hwc[2], (3, 3), stride, padding, RELU, depthwise=True, out_zp=-128)])
+        out_scale = scale[0] if scale else None
+        y = b.conv(x, hwc[2], (3, 3), stride, padding, RELU, depthwise=True, out_zp=-128, out_scale=out_scale)
+        model = b.finish([x], [y])
         xs = random_inputs(model, 50, seed=i)
         res = generate_c(model, tmp_path / name, "layer")
-        assert ".act_min = -128, .act_max = 127, .rq_mode = 1}" in res.model_c.read_text(), name
+        assert ".act_min = -128, .act_max = 127, .rq_mode = 1, .rq_sh = " in res.model_c.read_text(), name
+        run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
+        got = run.outputs.view(np.int8).reshape(len(xs), -1)
+        bad = int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())
+        assert bad == 0, f"{name}: {bad} values differ from TFLM"
+
+
+# (input H, W, C), stride, activation, output zero point, output scale: 3 x 3 windows whose
+# requantization is not ReLU at -128 (the DSP build's written-out group, C requantization)
+DW_GROUP_CASES = {
+    "signed": ((6, 7, 16), 1, 0, None, None),
+    "relu6_stride2": ((7, 6, 8), 2, RELU6, None, None),
+    "relu_zp5": ((5, 5, 8), 1, RELU, 5, None),
+    "reference_left_shift": ((5, 6, 8), 1, 0, None, 2e-5),
+}
+
+
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
+def test_depthwise_group_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
+    """kernels/dwconv_s8.c's tme_dw3x3_group asm with the other requantization forms, reading each
+    group's tme_rq_t after its weights, against TFLite Micro under QEMU."""
+    from tinyml_exp.export.cgen import qemu
+
+    for i, (name, (hwc, stride, act, out_zp, out_scale)) in enumerate(sorted(DW_GROUP_CASES.items())):
+        b = Int8Builder(np.random.default_rng(300 + i))
+        x = b.activation((1, *hwc))
+        y = b.conv(x, hwc[2], (3, 3), stride, SAME, act, depthwise=True, out_zp=out_zp, out_scale=out_scale)
+        model = b.finish([x], [y])
+        xs = random_inputs(model, 30, seed=i)
+        res = generate_c(model, tmp_path / name, "layer")
+        assert ".rq_sh = -1}" in res.model_c.read_text(), name
         run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
         got = run.outputs.view(np.int8).reshape(len(xs), -1)
         bad = int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())

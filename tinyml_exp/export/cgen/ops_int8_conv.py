@@ -287,8 +287,16 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
     (in_h, in_w, ch), (out_h, out_w, _) = cv.in_hwc, cv.out_hwc
     taps = cv.k_hw[0] * cv.k_hw[1]
     pairs, odd, ch4 = taps // 2, taps % 2, (ch + 3) // 4 * 4
+    bias = np.zeros(ch4, dtype=np.int64)
+    bias[:ch] = cv.bias + (-cv.zp_in) * cv.weights.reshape(taps, ch).sum(axis=0)
+    if np.abs(bias).max(initial=0) > INT32_MAX:
+        raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
+    mode, rq, bias = _requant_bias_in_c(cv, bias)
     w = np.zeros((taps, ch4), dtype=np.int64)
     w[:, :ch] = cv.weights.reshape(taps, ch)
+    rq_sh = -1
+    if mode == RQ_RELU and cv.k_hw == (3, 3) and ch == ch4 and cv.act == (-128, 127):
+        rq, rq_sh = _dw_common_shift(w, rq)
     groups = ch4 // 4
     # [group][tap pair][lane j = channel 4g + j]: (w[2t], w[2t + 1]) of that channel
     lo = w[0 : 2 * pairs : 2].reshape(pairs, groups, 4).transpose(1, 0, 2).reshape(groups, -1)
@@ -296,30 +304,64 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
     if odd:  # [group][(c, c + 2), (c + 1, c + 3)] of the last tap
         last = w[-1].reshape(groups, 4)
         lo, hi = np.concatenate([lo, last[:, :2]], axis=1), np.concatenate([hi, last[:, 2:]], axis=1)
-    bias = np.zeros(ch4, dtype=np.int64)
-    bias[:ch] = cv.bias + (-cv.zp_in) * cv.weights.reshape(taps, ch).sum(axis=0)
-    if np.abs(bias).max(initial=0) > INT32_MAX:
-        raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
-    mode, rq, bias = _requant_bias_in_c(cv, bias)
     params = ctx.params(
         "tme_dw_params_t",
         {
             "in_h": in_h, "in_w": in_w, "ch": ch, "out_h": out_h, "out_w": out_w, "k_h": cv.k_hw[0],
             "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1], "pad_h": cv.pad[0],
             "pad_w": cv.pad[1], "tap_pairs": pairs, "odd_tap": odd, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
-            "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode,
+            "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode, "rq_sh": rq_sh,
         },
     )  # fmt: skip
+    words = pack_int16_pairs(lo, hi)
+    if cv.k_hw == (3, 3) and ch == ch4:  # each group's 4 tme_rq_t after its weights (dwconv_s8.c)
+        m32 = 0xFFFFFFFF
+        rq_words = np.array([(c & m32, c >> 32 & m32, m & m32, sh & m32) for c, m, sh in rq], dtype=np.int64)
+        rq_words[-1, 3] = (rq_words[-1, 3] + 256) & m32  # ends the asm's group loop (ASR reads the low byte)
+        w_words = np.array(words, dtype=np.int64).reshape(groups, -1)
+        packed = np.concatenate([w_words, rq_words.reshape(groups, -1)], axis=1)
+        words, rq_arg = tuple(int(v) for v in packed.reshape(-1)), "NULL"
+    else:
+        rq_arg = ctx.const("requant", "tme_rq_t", rq)
     args = (
         params,
         int8_in(cv.x.index),
-        ctx.const("weights", "uint32_t", pack_int16_pairs(lo, hi)),
+        ctx.const("weights", "uint32_t", words),
         ctx.const("bias", "int32_t", bias),
-        ctx.const("requant", "tme_rq_t", rq),
+        rq_arg,
         ScratchArg(),
     )
     return Step("tme_dwconv_s8", "dwconv_s8.c", cv.ops, cv.label, (*args, int8_out(cv.out.index)), (cv.x.index,),
-                cv.out.index, macs=cv.macs, scratch_bytes=ch * (12 if cv.k_hw == (3, 3) and ch % 4 == 0 else 1))  # fmt: skip
+                cv.out.index, macs=cv.macs, scratch_bytes=_dw_scratch(cv))  # fmt: skip
+
+
+DW_RQ_SH = 12  # dwconv_s8.c's TME_DW_RQ_SH: the asm's SSAT shift when every channel has it
+
+
+def _dw_common_shift(w: np.ndarray, rq: list) -> tuple[list, int]:
+    """TME_RQ_RELU gives each channel (acc * m + c) >> 32 >> sh; with the channel's weights and c
+    times 2^(DW_RQ_SH - sh) the result is the same (the sums scale exactly) at shift DW_RQ_SH for
+    all, which the asm folds into SSAT. (rq, DW_RQ_SH) scaling `w` in place, or (rq, -1) when a
+    shift is out of reach (int16 weights: at most 2^8) or c would leave int64's headroom."""
+    ks = [DW_RQ_SH - sh for _, _, sh in rq]
+    if any(not 0 <= k <= 8 or abs(c) << k >= 1 << 61 for (c, _, _), k in zip(rq, ks, strict=True)):
+        return rq, -1
+    w[:, : len(ks)] <<= np.array(ks, dtype=np.int64)
+    return [(c << k, m, DW_RQ_SH) for (c, m, _), k in zip(rq, ks, strict=True)], DW_RQ_SH
+
+
+def _dw_scratch(cv: _Conv) -> int:
+    """dwconv_s8.c's scratch: the pad row (ch bytes), for 3 x 3 on a multiple of 4 channels the pad
+    band (tme_dw_band pixels) and the edge window (10 pixels)."""
+    ch = cv.in_hwc[2]
+    if cv.k_hw != (3, 3) or ch % 4:
+        return ch
+    return ch * (_dw_band(cv.in_hwc[1], ch) + 10)
+
+
+def _dw_band(in_w: int, ch: int) -> int:
+    """Pixels of the depthwise pad band; dwconv_s8.c's tme_dw_band."""
+    return max(3, min(in_w, 512 // ch))
 
 
 def _lower_reference(ctx: LowerContext, cv: _Conv) -> Step:
