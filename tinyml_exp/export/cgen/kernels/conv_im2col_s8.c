@@ -5,10 +5,11 @@
  * product of raw int8 values. The patches of two consecutive output pixels a, b (row-major, so a
  * pair may wrap to the next row; an odd last pixel is paired with itself) are gathered into
  * `scratch` as int16 pairs in SXTB16's order, interleaved per 4 taps: a(t0, t2) a(t1, t3)
- * b(t0, t2) b(t1, t3). Taps are padded with zero weights to k4, a multiple of 8, or of 4 for
- * TME_RQ_RELU at zero point -128 (the one mode whose DSP loops run an odd count of 4-tap groups:
- * a 27-tap RGB stem does 28 MACs, not 32). When in_c % 4 != 0 the taps are ordered per filter row
- * its whole words, then all rows' last (k_w * in_c) % 4 bytes. A 1 x 1
+ * b(t0, t2) b(t1, t3). Taps are padded with zero weights to k4, a multiple of 8, or of 4 for a
+ * small layer at TME_RQ_RELU, zero point -128 (a 27-tap RGB stem does 28 MACs, not 32): there the
+ * DSP build runs an odd count of 4-tap groups, from weights widened once per call into scratch.
+ * When in_c % 4 != 0 the taps are ordered per filter row its whole words, then all rows' last
+ * (k_w * in_c) % 4 bytes. A 1 x 1
  * convolution gathers one input pixel: a straight widening copy. The weights come per output
  * channel pair and per 4 taps as the words of channel 2j and 2j + 1 (an odd last channel is paired
  * with itself; duplicates are not stored). Per 4 taps: one 4-word load of the patches, one
@@ -64,30 +65,29 @@ TME_INLINE void tme_store16(uint32_t *col, int32_t i, int32_t v) {
  * n % 4 bytes to the tail's taps t, t + 1, ... (the generator orders the weights the same way). */
 TME_INLINE uint32_t *tme_im2col_row(const int8_t *src, int32_t n, uint32_t *col, uint32_t *tail,
                                     int32_t t) {
-    int32_t k = 0;
-    for (; k + 4 <= n; k += 4, col += 4) {
+    const int32_t n4 = n & ~3;
+    for (int32_t k = 0; k < n4; k += 4, col += 4) {
         const uint32_t x = tme_load32(src + k);
         col[0] = tme_sxtb16(x);
         col[1] = tme_sxtb16_ror8(x);
     }
-    /* tap t sits in group t / 4, in word t % 2, in its high half when t % 4 >= 2 */
-    for (; k < n; ++k, ++t) {
-        tme_store16(tail, 8 * (t >> 2) + 2 * (t & 1) + ((t >> 1) & 1), src[k]);
+    /* tap t sits in group t / 4, in word t % 2, in its high half when t % 4 >= 2 (a loop of at
+     * most 3: GCC's loop bounds from the arena's size, which fail the build, need no guess) */
+    for (int32_t j = 0; j < (n & 3); ++j, ++t) {
+        tme_store16(tail, 8 * (t >> 2) + 2 * (t & 1) + ((t >> 1) & 1), src[n4 + j]);
     }
     return col;
 }
 
-/* The patch of output pixel `pix` for in_c % 4 != 0, whose filter rows (n = k_w * in_c bytes) do
- * not split into words: the taps are ordered per row its whole words, then the rows' last n % 4
- * bytes together (the tail), written straight into the patch without a byte copy. A row not wholly
- * inside is first copied into `stage` with the padding. */
-TME_INLINE void tme_im2col_rows_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
-                                   uint32_t *col, int8_t *stage, const int32_t k_h, const int32_t n) {
-    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_w = p->k_w;
-    const int32_t pad = p->pad_value;
-    const int32_t oy = pix / p->out_w;
-    const int32_t iy0 = oy * p->stride_h - p->pad_h;
-    const int32_t ix0 = (pix - oy * p->out_w) * p->stride_w - p->pad_w;
+/* The patch of the output pixel whose window starts at input (iy0, ix0), for in_c % 4 != 0: its
+ * filter rows (n = k_w * in_c bytes) do not split into words, so the taps are ordered per row its
+ * whole words, then the rows' last n % 4 bytes together (the tail), written straight into the
+ * patch without a byte copy. A row not wholly inside is first copied into `stage` with the
+ * padding. */
+TME_INLINE void tme_im2col_rows_s8(const int8_t *in, const int32_t iy0, const int32_t ix0,
+                                   uint32_t *col, int8_t *stage, const int32_t in_h,
+                                   const int32_t in_w, const int32_t in_c, const int32_t k_h,
+                                   const int32_t k_w, const int32_t n, const int32_t pad) {
     const int cols_inside = ix0 >= 0 && ix0 + k_w <= in_w;
     const int8_t *row = in + (iy0 * in_w + ix0) * in_c;
     const int32_t step = in_w * in_c, r = n & 3;
@@ -115,16 +115,40 @@ TME_INLINE void tme_im2col_rows_s8(const tme_conv_im2col_params_t *p, const int8
     }
 }
 
-/* A function of its own: inlined into tme_im2col_s8, it changes how GCC allocates the in_c % 4 == 0
- * path's registers (ResNet-8 +11 %). The 3 x 3 x 3 stem with constant sizes (unrolled). */
+/* Both patches of the pair at `pix` (pixel b = pix + 1 when `two`, else pix again) for in_c % 4
+ * != 0, one division for the two; the 3 x 3 x 3 stem with constant sizes (unrolled). A function
+ * of its own: inlined into the body, it changes how GCC allocates the in_c % 4 == 0 path's
+ * registers (ResNet-8 +11 %). */
 static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
-                                              int32_t pix, uint32_t *col, int8_t *stage) {
-    const int32_t k_h = p->k_h, n = p->k_w * p->in_c;
-    if (k_h == 3 && n == 9) {
-        tme_im2col_rows_s8(p, in, pix, col, stage, 3, 9);
-    } else {
-        tme_im2col_rows_s8(p, in, pix, col, stage, k_h, n);
+                                              int32_t pix, int two, uint32_t *col, int8_t *stage) {
+    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
+    const int32_t out_w = p->out_w, stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_w = p->pad_w, pad = p->pad_value, n = k_w * in_c;
+    const int32_t oy = pix / out_w, ox = pix - oy * out_w;
+    const int32_t iy0 = oy * stride_h - p->pad_h, ix0 = ox * stride_w - pad_w;
+    int32_t iy1 = iy0, ix1 = ix0;
+    if (two && ox + 1 < out_w) {
+        ix1 += stride_w;
+    } else if (two) { /* b starts the next output row */
+        iy1 += stride_h;
+        ix1 = -pad_w;
     }
+    if (k_h == 3 && n == 9) {
+        tme_im2col_rows_s8(in, iy0, ix0, col, stage, in_h, in_w, in_c, 3, k_w, 9, pad);
+        tme_im2col_rows_s8(in, iy1, ix1, col + 2, stage, in_h, in_w, in_c, 3, k_w, 9, pad);
+    } else {
+        tme_im2col_rows_s8(in, iy0, ix0, col, stage, in_h, in_w, in_c, k_h, k_w, n, pad);
+        tme_im2col_rows_s8(in, iy1, ix1, col + 2, stage, in_h, in_w, in_c, k_h, k_w, n, pad);
+    }
+}
+
+/* One patch as tme_im2col_staged_s8 gathers it, without the constant sizes: for a fused ADD (the
+ * rest of its body's code stays as it is). */
+static TME_NOINLINE void tme_im2col_staged1_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                               int32_t pix, uint32_t *col, int8_t *stage) {
+    const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+    tme_im2col_rows_s8(in, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, col, stage,
+                       p->in_h, p->in_w, p->in_c, p->k_h, p->k_w, p->k_w * p->in_c, p->pad_value);
 }
 
 /* Gathers the patch of output pixel `pix`. With in_c % 4 == 0 the input is widened in place, a
@@ -134,7 +158,7 @@ static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p,
 static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
                           uint32_t *col, int8_t *stage) {
     if (p->in_c % 4 != 0) {
-        tme_im2col_staged_s8(p, in, pix, col, stage);
+        tme_im2col_staged1_s8(p, in, pix, col, stage);
         return;
     }
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
@@ -220,6 +244,13 @@ done:
     "smlad %[a0], r3, r0, %[a0]\n\tsmlad %[b0], r5, r0, %[b0]\n\t"                                \
     "sxtb16 r1, lr\n\tsxtb16 lr, lr, ror #8\n\t" MAC("%[a1]", "r2", "r1") MAC("%[b1]", "r4", "r1") \
     "smlad %[a1], r3, lr, %[a1]\n\tsmlad %[b1], r5, lr, %[b1]\n\t"
+/* The same with the weights already widened (4 words per 4 taps: channel 2j's SXTB16 and ROR 8
+ * halves, then channel 2j + 1's): 11 instructions per 16 MACs instead of 14. */
+#define TME_PAIR_GROUP_W(MAC)                                                                      \
+    "ldmia %[c]!, {r2, r3, r4, r5}\n\tldrd r0, r1, [%[w]], #8\n\t" MAC("%[a0]", "r2", "r0")        \
+    MAC("%[b0]", "r4", "r0") "smlad %[a0], r3, r1, %[a0]\n\tsmlad %[b0], r5, r1, %[b0]\n\t"        \
+    "ldrd r0, r1, [%[w]], #8\n\t" MAC("%[a1]", "r2", "r0") MAC("%[b1]", "r4", "r0")                \
+    "smlad %[a1], r3, r1, %[a1]\n\tsmlad %[b1], r5, r1, %[b1]\n\t"
 #define TME_PAIR_SET(A, X, W) "smuad " A ", " X ", " W "\n\t"
 #define TME_PAIR_ACC(A, X, W) "smlad " A ", " X ", " W ", " A "\n\t"
 /* One channel's TME_RQ_RELU requantization for both pixels: LDM of its (c, m, sh), LDRD of c
@@ -235,10 +266,11 @@ done:
  * the dot product), so the channel loop is written out; all 14 registers are taken: the patch
  * end stays in one (a compare per 2 groups), the output and rq pointers, the patch start, out_c
  * and the weights' end in memory. */
-/* FIRST: the first pass, 2 groups (SMUAD, SMLAD) for an even group count, 1 (SMUAD) for an odd. */
-#define TME_PAIRS_ASM(FIRST)                                                                       \
+/* FIRST: the first pass, 2 groups (SMUAD, SMLAD) for an even group count, 1 (SMUAD) for an odd;
+ * G: the group (byte or widened weights). */
+#define TME_PAIRS_ASM(FIRST, G)                                                                    \
     __asm__ volatile("1:\n\tldr %[c], %[col]\n\t" FIRST "cmp %[c], %[cend]\n\tbeq 3f\n\t"           \
-                     "2:\n\t" TME_PAIR_GROUP(TME_PAIR_ACC) TME_PAIR_GROUP(TME_PAIR_ACC)                \
+                     "2:\n\t" G(TME_PAIR_ACC) G(TME_PAIR_ACC)                                        \
                      "cmp %[c], %[cend]\n\tbne 2b\n\t"                                              \
                      "3:\n\tldr lr, %[q]\n\tldr %[c], %[oc]\n\tldr r5, %[o]\n\t"                       \
                      TME_PAIR_RQ("%[a0]", "%[b0]") TME_PAIR_RQ("%[a1]", "%[b1]")                   \
@@ -253,13 +285,13 @@ TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int3
     register const uint32_t *w __asm__("r12") = wpk;
     register const uint32_t *cend __asm__("r7") = col + k4;
     register int32_t a0 __asm__("r8"), a1 __asm__("r9"), b0 __asm__("r10"), b1 __asm__("r11");
-    const uint32_t *const wend = wpk + (out_c / 2) * (k4 / 2);
+    const uint32_t *const wend = wpk + (out_c / 2) * (odd ? k4 : k4 / 2);
     const tme_rq_t *q = rq;
     int8_t *o = out;
-    if (odd) {
-        TME_PAIRS_ASM(TME_PAIR_GROUP(TME_PAIR_SET));
+    if (odd) { /* wpk: the widened weights (see tme_conv_im2col_body) */
+        TME_PAIRS_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET), TME_PAIR_GROUP_W);
     } else {
-        TME_PAIRS_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC));
+        TME_PAIRS_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC), TME_PAIR_GROUP);
     }
 }
 #else
@@ -340,6 +372,19 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
     int8_t *stage = (int8_t *)(void *)(scratch + k4);
     /* a 1 x 1, stride 1 patch is the input pixel itself: widened in place, without the gather */
     const int32_t in_c = p->in_c;
+#if defined(TME_CONV_PAIRS_ASM)
+    /* an odd group count (a small layer, see the generator): the weights widened once into
+     * scratch after the staging bytes, for the asm loop; the C paths read them as they are */
+    const uint32_t *wide = wpk;
+    if (odd) {
+        uint32_t *const w = scratch + k4 + (in_c % 4 ? (p->k_w * in_c + 3) / 4 : 0);
+        for (int32_t i = 0; i < ((out_c + 1) / 2) * (k4 / 2); ++i) {
+            w[2 * i] = tme_sxtb16(wpk[i]);
+            w[2 * i + 1] = tme_sxtb16_ror8(wpk[i]);
+        }
+        wide = w;
+    }
+#endif
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0 && in_c % 4 == 0;
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
@@ -347,6 +392,8 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
         if (direct) {
             tme_widen(in + pix * in_c, in_c / 4, scratch);
             tme_widen(in + (two ? pix + 1 : pix) * in_c, in_c / 4, scratch + 2);
+        } else if (add == NULL && in_c % 4 != 0) {
+            tme_im2col_staged_s8(p, in, pix, two, scratch, stage);
         } else {
             tme_im2col_s8(p, in, pix, scratch, stage);
             tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
@@ -354,7 +401,7 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
         /* `two` and an even out_c as constants in the common instance: no per-output checks */
 #if defined(TME_CONV_PAIRS_ASM)
         if (mode == TME_RQ_RELU && lo == -128 && hi == 127 && add == NULL && two && (out_c & 1) == 0) {
-            tme_conv_pairs_rq(scratch, wpk, k4, rq, out + pix * out_c, out_c, odd);
+            tme_conv_pairs_rq(scratch, wide, k4, rq, out + pix * out_c, out_c, odd);
             continue;
         }
 #endif
