@@ -226,8 +226,9 @@ WIDE_MAX = 2048  # bytes of scratch for widened weights (MobileNetV1's stem: 448
 
 
 def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> Step:
-    """Dual-MAC path (conv_im2col_s8.c): taps padded with zero weights to a multiple of 4, weights as
-    int8 words interleaved per output channel pair, the input offset folded into the bias."""
+    """Dual-MAC path (conv_im2col_s8.c): taps padded with zero weights to a multiple of 8 (of 4 for a
+    small layer at ReLU, zero point -128), weights as int8 words interleaved per output channel
+    pair, in the kernel's tap order, the input offset folded into the bias."""
     (in_h, in_w, in_c), (out_h, out_w, out_c) = cv.in_hwc, cv.out_hwc
     k_h, n = cv.k_hw[0], cv.k_hw[1] * in_c  # n: the bytes of one filter row
     taps = k_h * n

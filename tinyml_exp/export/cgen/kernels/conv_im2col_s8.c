@@ -71,8 +71,9 @@ TME_INLINE uint32_t *tme_im2col_row(const int8_t *src, int32_t n, uint32_t *col,
         col[0] = tme_sxtb16(x);
         col[1] = tme_sxtb16_ror8(x);
     }
-    /* tap t sits in group t / 4, in word t % 2, in its high half when t % 4 >= 2 (a loop of at
-     * most 3: GCC's loop bounds from the arena's size, which fail the build, need no guess) */
+    /* tap t sits in group t / 4, in word t % 2, in its high half when t % 4 >= 2. At most 3
+     * iterations, visibly: bounded by `n` alone, GCC bounds the loop by the arena's size instead
+     * and fails the build (-Werror=aggressive-loop-optimizations) */
     for (int32_t j = 0; j < (n & 3); ++j, ++t) {
         tme_store16(tail, 8 * (t >> 2) + 2 * (t & 1) + ((t >> 1) & 1), src[n4 + j]);
     }
@@ -142,8 +143,9 @@ static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p,
     }
 }
 
-/* One patch as tme_im2col_staged_s8 gathers it, without the constant sizes: for a fused ADD (the
- * rest of its body's code stays as it is). */
+/* One patch as tme_im2col_staged_s8 gathers it, without the constant sizes: for a fused ADD, whose
+ * body keeps gathering per pixel (with a pair call there, GCC lays out its loop worse: +0.1 % on
+ * ResNet-8's fused shortcuts). */
 static TME_NOINLINE void tme_im2col_staged1_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
                                                int32_t pix, uint32_t *col, int8_t *stage) {
     const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
@@ -152,7 +154,7 @@ static TME_NOINLINE void tme_im2col_staged1_s8(const tme_conv_im2col_params_t *p
 }
 
 /* Gathers the patch of output pixel `pix`. With in_c % 4 == 0 the input is widened in place, a
- * whole filter row at once when it lies inside; otherwise see tme_im2col_staged_s8. Tail taps (up
+ * whole filter row at once when it lies inside; otherwise see tme_im2col_staged1_s8. Tail taps (up
  * to k4) are left as they are: their weights are zero, so whatever the scratch holds contributes
  * nothing. Parameters are read into locals: the stores may alias them. */
 static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
@@ -184,7 +186,7 @@ static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, i
 }
 
 /* acc[0], acc[1]: pixel a, channels 2j and 2j + 1; acc[2], acc[3]: pixel b. `col` holds k4 / 4
- * groups of 4 words, `wp` k4 / 4 groups of 2 words. */
+ * groups of 4 words, `wp` k4 / 4 groups of 2 words; `odd` (a constant): k4 / 4 is odd. */
 #if defined(TME_DSP)
 /* GCC does not keep the four accumulators, three pointers and the operands in registers (it spills
  * and re-derives addresses: ~28 instructions per 16 MACs), so the loop body is written out: 2 groups
@@ -414,7 +416,8 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
 }
 
 /* bias: bias' per channel, padded to an even count; scratch: 2 x k4 int16 (two patches), then for
- * in_c % 4 != 0 one filter row's k_w * in_c staging bytes (rounded up to a word). */
+ * in_c % 4 != 0 one filter row's k_w * in_c staging bytes (rounded up to a word), then for an odd
+ * k4 / 4 the widened weights (4 x k4 bytes per channel pair). */
 static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
                                           const uint32_t *wpk, const int32_t *bias,
                                           const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
