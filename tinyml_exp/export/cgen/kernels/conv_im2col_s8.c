@@ -117,14 +117,13 @@ TME_INLINE void tme_im2col_rows_s8(const int8_t *in, const int32_t iy0, const in
 }
 
 /* Both patches of the pair at `pix` (pixel b = pix + 1 when `two`, else pix again) for in_c % 4
- * != 0, one division for the two; the 3 x 3 x 3 stem with constant sizes (unrolled). A function
- * of its own: inlined into the body, it changes how GCC allocates the in_c % 4 == 0 path's
- * registers (ResNet-8 +11 %). */
-static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
-                                              int32_t pix, int two, uint32_t *col, int8_t *stage) {
-    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
+ * != 0, one division for the two, filter rows of k_h x n bytes. */
+TME_INLINE void tme_im2col_pair_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
+                                   int two, uint32_t *col, int8_t *stage, const int32_t k_h,
+                                   const int32_t n) {
+    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_w = p->k_w;
     const int32_t out_w = p->out_w, stride_h = p->stride_h, stride_w = p->stride_w;
-    const int32_t pad_w = p->pad_w, pad = p->pad_value, n = k_w * in_c;
+    const int32_t pad_w = p->pad_w, pad = p->pad_value;
     const int32_t oy = pix / out_w, ox = pix - oy * out_w;
     const int32_t iy0 = oy * stride_h - p->pad_h, ix0 = ox * stride_w - pad_w;
     int32_t iy1 = iy0, ix1 = ix0;
@@ -134,13 +133,26 @@ static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p,
         iy1 += stride_h;
         ix1 = -pad_w;
     }
-    if (k_h == 3 && n == 9) {
-        tme_im2col_rows_s8(in, iy0, ix0, col, stage, in_h, in_w, in_c, 3, k_w, 9, pad);
-        tme_im2col_rows_s8(in, iy1, ix1, col + 2, stage, in_h, in_w, in_c, 3, k_w, 9, pad);
-    } else {
-        tme_im2col_rows_s8(in, iy0, ix0, col, stage, in_h, in_w, in_c, k_h, k_w, n, pad);
-        tme_im2col_rows_s8(in, iy1, ix1, col + 2, stage, in_h, in_w, in_c, k_h, k_w, n, pad);
+    tme_im2col_rows_s8(in, iy0, ix0, col, stage, in_h, in_w, in_c, k_h, k_w, n, pad);
+    tme_im2col_rows_s8(in, iy1, ix1, col + 2, stage, in_h, in_w, in_c, k_h, k_w, n, pad);
+}
+
+/* Any other filter size (out of line: its registers would crowd the stem's). */
+static TME_NOINLINE void tme_im2col_pair_any_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                                int32_t pix, int two, uint32_t *col, int8_t *stage) {
+    tme_im2col_pair_s8(p, in, pix, two, col, stage, p->k_h, p->k_w * p->in_c);
+}
+
+/* The pair for in_c % 4 != 0; the 3 x 3 x 3 stem with constant sizes (unrolled). A function of its
+ * own: inlined into the body, it changes how GCC allocates the in_c % 4 == 0 path's registers
+ * (ResNet-8 +11 %). */
+static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                              int32_t pix, int two, uint32_t *col, int8_t *stage) {
+    if (p->k_h != 3 || p->k_w * p->in_c != 9) {
+        tme_im2col_pair_any_s8(p, in, pix, two, col, stage);
+        return;
     }
+    tme_im2col_pair_s8(p, in, pix, two, col, stage, 3, 9);
 }
 
 /* One patch as tme_im2col_staged_s8 gathers it, without the constant sizes: for a fused ADD, whose
