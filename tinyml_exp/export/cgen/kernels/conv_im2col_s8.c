@@ -281,14 +281,20 @@ done:
  * end stays in one (a compare per 2 groups), the output and rq pointers, the patch start, out_c
  * and the weights' end in memory. */
 /* FIRST: the first pass, 2 groups (SMUAD, SMLAD) for an even group count, 1 (SMUAD) for an odd;
- * G: the group (byte or widened weights). */
-#define TME_PAIRS_ASM(FIRST, G)                                                                    \
-    __asm__ volatile("1:\n\tldr %[c], %[col]\n\t" FIRST "cmp %[c], %[cend]\n\tbeq 3f\n\t"           \
-                     "2:\n\t" G(TME_PAIR_ACC) G(TME_PAIR_ACC)                                        \
-                     "cmp %[c], %[cend]\n\tbne 2b\n\t"                                              \
-                     "3:\n\tldr lr, %[q]\n\tldr %[c], %[oc]\n\tldr r5, %[o]\n\t"                       \
-                     TME_PAIR_RQ("%[a0]", "%[b0]") TME_PAIR_RQ("%[a1]", "%[b1]")                   \
-                     "str lr, %[q]\n\tstr r5, %[o]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"   \
+ * G: the group (byte or widened weights); Q: where the rq pointer lives, "m" (in memory: the byte
+ * group takes lr) or "l" (in lr throughout). */
+#define TME_PAIRS_LDQ_m "ldr lr, %[q]\n\t"
+#define TME_PAIRS_STQ_m "str lr, %[q]\n\t"
+#define TME_PAIRS_PRE_m ""
+#define TME_PAIRS_LDQ_l ""
+#define TME_PAIRS_STQ_l ""
+#define TME_PAIRS_PRE_l "ldr lr, %[q]\n\t"
+#define TME_PAIRS_ASM(FIRST, G, Q)                                                                 \
+    __asm__ volatile(TME_PAIRS_PRE_##Q "1:\n\tldr %[c], %[col]\n\t" FIRST "cmp %[c], %[cend]\n\t"   \
+                     "beq 3f\n\t2:\n\t" G(TME_PAIR_ACC) G(TME_PAIR_ACC) "cmp %[c], %[cend]\n\t"        \
+                     "bne 2b\n\t3:\n\t" TME_PAIRS_LDQ_##Q "ldr %[c], %[oc]\n\tldr r5, %[o]\n\t"         \
+                     TME_PAIR_RQ("%[a0]", "%[b0]") TME_PAIR_RQ("%[a1]", "%[b1]") TME_PAIRS_STQ_##Q   \
+                     "str r5, %[o]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"                    \
                      : [c] "=&r"(c), [w] "+r"(w), [o] "+m"(o), [q] "+m"(q), [a0] "=&r"(a0),        \
                        [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)                              \
                      : [col] "m"(col), [cend] "r"(cend), [wend] "m"(wend), [oc] "m"(out_c)        \
@@ -303,9 +309,9 @@ TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int3
     const tme_rq_t *q = rq;
     int8_t *o = out;
     if (odd) { /* wpk: the widened weights (see tme_conv_im2col_body) */
-        TME_PAIRS_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET), TME_PAIR_GROUP_W);
+        TME_PAIRS_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET), TME_PAIR_GROUP_W, l);
     } else {
-        TME_PAIRS_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC), TME_PAIR_GROUP);
+        TME_PAIRS_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC), TME_PAIR_GROUP, m);
     }
 }
 #else
