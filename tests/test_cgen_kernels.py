@@ -161,12 +161,16 @@ def test_depthwise_group_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> N
 # (input H, W, C), out_c, kernel, stride, padding: ReLU at output zero point -128 (TME_RQ_RELU, one
 # SSAT), even out_c: the written-out channel loop (an odd last pixel takes the C path)
 CONV_ASM_CASES = {
-    "stem_c3_stride2": ((9, 8, 3), 8, (3, 3), 2, SAME),  # 27 taps: k8 = 32, byte staging
-    "c3_valid_odd_pixels": ((7, 7, 3), 4, (3, 3), 2, VALID),
-    "pw_c8": ((5, 5, 8), 16, (1, 1), 1, VALID),  # k8 = 8: the dot loop's first pass only
+    "stem_c3_stride2": ((9, 8, 3), 8, (3, 3), 2, SAME),  # 27 taps: k4 = 28, 7 groups (odd)
+    "stem_c3_same": ((8, 7, 3), 16, (3, 3), 1, SAME),  # padding on all four sides
+    "c3_valid_odd_pixels": ((7, 7, 3), 4, (3, 3), 2, VALID),  # the last pixel: 7 groups in C
+    "c3_odd_out": ((6, 5, 3), 5, (3, 3), 1, SAME),  # odd out_c: every pixel's 7 groups in C
+    "c2_5x5": ((9, 8, 2), 4, (5, 5), 2, SAME),  # rows of 10 bytes: 2-byte tails, 13 groups
+    "pw_c4_odd_pixels": ((5, 5, 4), 6, (1, 1), 1, VALID),  # k4 = 4: one group, both loops
+    "pw_c8": ((5, 5, 8), 16, (1, 1), 1, VALID),  # k4 = 8: the dot loop's first pass only
     "pw_c16": ((4, 6, 16), 32, (1, 1), 1, SAME),
-    "pw_c12_stride2": ((7, 7, 12), 2, (1, 1), 2, SAME),  # k8 = 16
-    "3x3_c16_same": ((5, 6, 16), 6, (3, 3), 1, SAME),  # k8 = 144: the loop's later passes
+    "pw_c12_stride2": ((7, 7, 12), 2, (1, 1), 2, SAME),  # k4 = 12: 3 groups
+    "3x3_c16_same": ((5, 6, 16), 6, (3, 3), 1, SAME),  # k4 = 144: the loop's later passes
 }
 
 

@@ -222,27 +222,44 @@ def _requant_bias_in_c(cv: _Conv, bias: np.ndarray) -> tuple[int, list, np.ndarr
     return mode, rq, bias
 
 
+WIDE_MAX = 2048  # bytes of scratch for widened weights (MobileNetV1's stem: 448, ResNet-8's: 896)
+
+
 def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> Step:
-    """Dual-MAC path (conv_im2col_s8.c): taps padded with zero weights to a multiple of 8, weights as
-    int8 words interleaved per output channel pair, the input offset folded into the bias."""
+    """Dual-MAC path (conv_im2col_s8.c): taps padded with zero weights to a multiple of 8 (of 4 for a
+    small layer at ReLU, zero point -128), weights as int8 words interleaved per output channel
+    pair, in the kernel's tap order, the input offset folded into the bias."""
     (in_h, in_w, in_c), (out_h, out_w, out_c) = cv.in_hwc, cv.out_hwc
-    taps = cv.k_hw[0] * cv.k_hw[1] * in_c
-    k8 = (taps + 7) // 8 * 8
-    pairs = (out_c + 1) // 2
-    wpad = np.zeros((2 * pairs, k8), dtype=np.int8)
-    wpad[:out_c, :taps] = cv.weights.reshape(out_c, taps)
-    wpad[out_c:] = wpad[out_c - 1]  # an odd last channel paired with itself
-    words = wpad.view("<u4").reshape(pairs, 2, k8 // 4).transpose(0, 2, 1)
+    k_h, n = cv.k_hw[0], cv.k_hw[1] * in_c  # n: the bytes of one filter row
+    taps = k_h * n
     bias = cv.bias + (-cv.zp_in) * cv.weights.reshape(out_c, taps).sum(axis=1)
     if np.abs(bias).max(initial=0) > INT32_MAX:
         raise unsupported(cv.op, "with a bias that overflows int32 after folding the input offset")
     mode, rq, bias = _requant_bias_in_c(cv, bias)
+    # An odd count of 4-tap groups only where the DSP build has the loop for it (ReLU at zero
+    # point -128, not fused), which widens the weights into scratch once per call: for small
+    # layers (the RGB stems); else 8-tap multiples.
+    pairs = (out_c + 1) // 2
+    k4 = (taps + 3) // 4 * 4
+    wide = 4 * k4 * pairs  # bytes of the widened weights
+    if k4 % 8 and not (mode == RQ_RELU and cv.act == (-128, 127) and add is None and wide <= WIDE_MAX):
+        k4 += 4
+    if k4 % 8 == 0:
+        wide = 0
+    # the kernel's tap order: each filter row's whole words, then the rows' last n % 4 bytes
+    # (the identity when in_c % 4 == 0)
+    rows = np.arange(taps).reshape(k_h, n)
+    order = np.concatenate([rows[:, : n & ~3].reshape(-1), rows[:, n & ~3 :].reshape(-1)])
+    wpad = np.zeros((2 * pairs, k4), dtype=np.int8)
+    wpad[:out_c, :taps] = cv.weights.reshape(out_c, taps)[:, order]
+    wpad[out_c:] = wpad[out_c - 1]  # an odd last channel paired with itself
+    words = wpad.view("<u4").reshape(pairs, 2, k4 // 4).transpose(0, 2, 1)
     params = ctx.params(
         "tme_conv_im2col_params_t",
         {
             "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
             "k_h": cv.k_hw[0], "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1],
-            "pad_h": cv.pad[0], "pad_w": cv.pad[1], "k8": k8, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
+            "pad_h": cv.pad[0], "pad_w": cv.pad[1], "k4": k4, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
             "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode,
         },
     )  # fmt: skip
@@ -254,7 +271,9 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
         ctx.const("requant", "tme_rq_t", rq),
         ScratchArg(),
     )
-    scratch = 5 * k8  # two int16 patches + the byte staging area
+    # two int16 patches, then (in_c % 4 != 0) a filter row with its padding, staged as bytes, then
+    # the widened weights
+    scratch = 4 * k4 + ((n + 3) // 4 * 4 if in_c % 4 else 0) + wide
     if add is None:
         return cv.step("tme_conv_im2col_s8", args, scratch_bytes=scratch)
     return _fused_add_step(ctx, cv, add, args, scratch)

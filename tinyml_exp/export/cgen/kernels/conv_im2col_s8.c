@@ -5,14 +5,18 @@
  * product of raw int8 values. The patches of two consecutive output pixels a, b (row-major, so a
  * pair may wrap to the next row; an odd last pixel is paired with itself) are gathered into
  * `scratch` as int16 pairs in SXTB16's order, interleaved per 4 taps: a(t0, t2) a(t1, t3)
- * b(t0, t2) b(t1, t3). Taps are padded with zero weights to k8, a multiple of 8. A 1 x 1
+ * b(t0, t2) b(t1, t3). Taps are padded with zero weights to k4, a multiple of 8, or of 4 for a
+ * small layer at TME_RQ_RELU, zero point -128 (a 27-tap RGB stem does 28 MACs, not 32): there the
+ * DSP build runs an odd count of 4-tap groups, from weights widened once per call into scratch.
+ * When in_c % 4 != 0 the taps are ordered per filter row its whole words, then all rows' last
+ * (k_w * in_c) % 4 bytes. A 1 x 1
  * convolution gathers one input pixel: a straight widening copy. The weights come per output
  * channel pair and per 4 taps as the words of channel 2j and 2j + 1 (an odd last channel is paired
  * with itself; duplicates are not stored). Per 4 taps: one 4-word load of the patches, one
  * 2-word load of the weights, 4 SXTB16 and 8 SMLAD for 16 MACs; requantization once per output. */
 typedef struct {
     int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
-    int32_t stride_h, stride_w, pad_h, pad_w, k8;
+    int32_t stride_h, stride_w, pad_h, pad_w, k4;
     int32_t pad_value, out_offset, act_min, act_max, rq_mode;
 } tme_conv_im2col_params_t;
 
@@ -47,67 +51,128 @@ TME_INLINE uint32_t *tme_fill(uint32_t v, int32_t words, uint32_t *col) {
 #define TME_NOINLINE
 #endif
 
-/* The patch of output pixel `pix` for in_c % 4 != 0: the taps are first copied into `stage` (as
- * words when the window lies inside, else as bytes) and widened from there. A function of its own:
- * inlined into tme_im2col_s8, it changes how GCC allocates the in_c % 4 == 0 path's registers
- * (ResNet-8 +11 %). */
-static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
-                                              int32_t pix, uint32_t *col, int8_t *stage) {
-    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
-    const int32_t pad = p->pad_value;
-    const int32_t oy = pix / p->out_w;
-    const int32_t iy0 = oy * p->stride_h - p->pad_h;
-    const int32_t ix0 = (pix - oy * p->out_w) * p->stride_w - p->pad_w;
+/* Stores tap value v as the int16 at index `i` of `col` (alias-safe: the patch is read as words). */
+TME_INLINE void tme_store16(uint32_t *col, int32_t i, int32_t v) {
+    const int16_t h = (int16_t)v;
+#if defined(__GNUC__)
+    __builtin_memcpy((int16_t *)(void *)col + i, &h, sizeof h);
+#else
+    memcpy((int16_t *)(void *)col + i, &h, sizeof h);
+#endif
+}
+
+/* One filter row of n bytes at `src`: its whole words widened into the patch at `col`, its last
+ * n % 4 bytes to the tail's taps t, t + 1, ... (the generator orders the weights the same way). */
+TME_INLINE uint32_t *tme_im2col_row(const int8_t *src, int32_t n, uint32_t *col, uint32_t *tail,
+                                    int32_t t) {
+    const int32_t n4 = n & ~3;
+    for (int32_t k = 0; k < n4; k += 4, col += 4) {
+        const uint32_t x = tme_load32(src + k);
+        col[0] = tme_sxtb16(x);
+        col[1] = tme_sxtb16_ror8(x);
+    }
+    /* tap t sits in group t / 4, in word t % 2, in its high half when t % 4 >= 2. At most 3
+     * iterations, visibly: bounded by `n` alone, GCC bounds the loop by the arena's size instead
+     * and fails the build (-Werror=aggressive-loop-optimizations) */
+    for (int32_t j = 0; j < (n & 3); ++j, ++t) {
+        tme_store16(tail, 8 * (t >> 2) + 2 * (t & 1) + ((t >> 1) & 1), src[n4 + j]);
+    }
+    return col;
+}
+
+/* The patch of the output pixel whose window starts at input (iy0, ix0), for in_c % 4 != 0: its
+ * filter rows (n = k_w * in_c bytes) do not split into words, so the taps are ordered per row its
+ * whole words, then the rows' last n % 4 bytes together (the tail), written straight into the
+ * patch without a byte copy. A row not wholly inside is first copied into `stage` with the
+ * padding. */
+TME_INLINE void tme_im2col_rows_s8(const int8_t *in, const int32_t iy0, const int32_t ix0,
+                                   uint32_t *col, int8_t *stage, const int32_t in_h,
+                                   const int32_t in_w, const int32_t in_c, const int32_t k_h,
+                                   const int32_t k_w, const int32_t n, const int32_t pad) {
     const int cols_inside = ix0 >= 0 && ix0 + k_w <= in_w;
     const int8_t *row = in + (iy0 * in_w + ix0) * in_c;
-    int8_t *sp = stage;
-    const int32_t n = k_w * in_c;
-    if (cols_inside && iy0 >= 0 && iy0 + k_h <= in_h && n >= 4) {
-        /* the whole window inside (a 3-channel stem): each filter row as whole words, its last
-         * n % 4 bytes with its last word (overlapping the one before), no per-row checks */
-        for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c, sp += n) {
-            int32_t k = 0;
-            for (; k + 4 <= n; k += 4) {
-                tme_store32(sp + k, tme_load32(row + k));
-            }
-            if (k < n) {
-                tme_store32(sp + n - 4, tme_load32(row + n - 4));
-            }
+    const int32_t step = in_w * in_c, r = n & 3;
+    uint32_t *const tail = col + k_h * (n >> 2) * 4;
+    if (cols_inside && iy0 >= 0 && iy0 + k_h <= in_h) { /* no per-row checks */
+        for (int32_t ky = 0; ky < k_h; ++ky, row += step) {
+            col = tme_im2col_row(row, n, col, tail, ky * r);
         }
-        tme_widen(stage, p->k8 / 4, col);
         return;
     }
-    for (int32_t ky = 0; ky < k_h; ++ky, row += in_w * in_c) {
+    for (int32_t ky = 0; ky < k_h; ++ky, row += step) {
         const int row_inside = iy0 + ky >= 0 && iy0 + ky < in_h;
-        if (row_inside && cols_inside) { /* one filter row: whole words, then the bytes left */
-            int32_t k = 0;
-            for (; k + 4 <= n; k += 4) {
-                tme_store32(sp + k, tme_load32(row + k));
+        const int8_t *src = row;
+        if (!(row_inside && cols_inside)) {
+            int8_t *sp = stage;
+            for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int inside = row_inside && ix0 + kx >= 0 && ix0 + kx < in_w;
+                for (int32_t ic = 0; ic < in_c; ++ic) {
+                    *sp++ = (int8_t)(inside ? row[kx * in_c + ic] : pad);
+                }
             }
-            for (; k < n; ++k) {
-                sp[k] = row[k];
-            }
-            sp += n;
-            continue;
+            src = stage;
         }
-        for (int32_t kx = 0; kx < k_w; ++kx) {
-            const int inside = row_inside && ix0 + kx >= 0 && ix0 + kx < in_w;
-            for (int32_t ic = 0; ic < in_c; ++ic) {
-                *sp++ = (int8_t)(inside ? row[kx * in_c + ic] : pad);
-            }
-        }
+        col = tme_im2col_row(src, n, col, tail, ky * r);
     }
-    tme_widen(stage, p->k8 / 4, col);
+}
+
+/* Both patches of the pair at `pix` (pixel b = pix + 1 when `two`, else pix again) for in_c % 4
+ * != 0, one division for the two, filter rows of k_h x n bytes. */
+TME_INLINE void tme_im2col_pair_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
+                                   int two, uint32_t *col, int8_t *stage, const int32_t k_h,
+                                   const int32_t n) {
+    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_w = p->k_w;
+    const int32_t out_w = p->out_w, stride_h = p->stride_h, stride_w = p->stride_w;
+    const int32_t pad_w = p->pad_w, pad = p->pad_value;
+    const int32_t oy = pix / out_w, ox = pix - oy * out_w;
+    const int32_t iy0 = oy * stride_h - p->pad_h, ix0 = ox * stride_w - pad_w;
+    int32_t iy1 = iy0, ix1 = ix0;
+    if (two && ox + 1 < out_w) {
+        ix1 += stride_w;
+    } else if (two) { /* b starts the next output row */
+        iy1 += stride_h;
+        ix1 = -pad_w;
+    }
+    tme_im2col_rows_s8(in, iy0, ix0, col, stage, in_h, in_w, in_c, k_h, k_w, n, pad);
+    tme_im2col_rows_s8(in, iy1, ix1, col + 2, stage, in_h, in_w, in_c, k_h, k_w, n, pad);
+}
+
+/* Any other filter size (out of line: its registers would crowd the stem's). */
+static TME_NOINLINE void tme_im2col_pair_any_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                                int32_t pix, int two, uint32_t *col, int8_t *stage) {
+    tme_im2col_pair_s8(p, in, pix, two, col, stage, p->k_h, p->k_w * p->in_c);
+}
+
+/* The pair for in_c % 4 != 0; the 3 x 3 x 3 stem with constant sizes (unrolled). A function of its
+ * own: inlined into the body, it changes how GCC allocates the in_c % 4 == 0 path's registers
+ * (ResNet-8 +11 %). */
+static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                              int32_t pix, int two, uint32_t *col, int8_t *stage) {
+    if (p->k_h != 3 || p->k_w * p->in_c != 9) {
+        tme_im2col_pair_any_s8(p, in, pix, two, col, stage);
+        return;
+    }
+    tme_im2col_pair_s8(p, in, pix, two, col, stage, 3, 9);
+}
+
+/* One patch as tme_im2col_staged_s8 gathers it, without the constant sizes: for a fused ADD, whose
+ * body keeps gathering per pixel (with a pair call there, GCC lays out its loop worse: +0.1 % on
+ * ResNet-8's fused shortcuts). */
+static TME_NOINLINE void tme_im2col_staged1_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                               int32_t pix, uint32_t *col, int8_t *stage) {
+    const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+    tme_im2col_rows_s8(in, oy * p->stride_h - p->pad_h, ox * p->stride_w - p->pad_w, col, stage,
+                       p->in_h, p->in_w, p->in_c, p->k_h, p->k_w, p->k_w * p->in_c, p->pad_value);
 }
 
 /* Gathers the patch of output pixel `pix`. With in_c % 4 == 0 the input is widened in place, a
- * whole filter row at once when it lies inside; otherwise see tme_im2col_staged_s8. Tail taps (up
- * to k8) are left as they are: their weights are zero, so whatever the scratch holds contributes
+ * whole filter row at once when it lies inside; otherwise see tme_im2col_staged1_s8. Tail taps (up
+ * to k4) are left as they are: their weights are zero, so whatever the scratch holds contributes
  * nothing. Parameters are read into locals: the stores may alias them. */
 static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, int32_t pix,
                           uint32_t *col, int8_t *stage) {
     if (p->in_c % 4 != 0) {
-        tme_im2col_staged_s8(p, in, pix, col, stage);
+        tme_im2col_staged1_s8(p, in, pix, col, stage);
         return;
     }
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c, k_h = p->k_h, k_w = p->k_w;
@@ -132,8 +197,8 @@ static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, i
     }
 }
 
-/* acc[0], acc[1]: pixel a, channels 2j and 2j + 1; acc[2], acc[3]: pixel b. `col` holds k8 / 4
- * groups of 4 words, `wp` k8 / 4 groups of 2 words. */
+/* acc[0], acc[1]: pixel a, channels 2j and 2j + 1; acc[2], acc[3]: pixel b. `col` holds k4 / 4
+ * groups of 4 words, `wp` k4 / 4 groups of 2 words; `odd` (a constant): k4 / 4 is odd. */
 #if defined(TME_DSP)
 /* GCC does not keep the four accumulators, three pointers and the operands in registers (it spills
  * and re-derives addresses: ~28 instructions per 16 MACs), so the loop body is written out: 2 groups
@@ -153,7 +218,8 @@ static void tme_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in, i
     "smlad %[b1], r4, r1, %[b1]\n\t"                                                               \
     "smlad %[a1], r3, lr, %[a1]\n\t"                                                               \
     "smlad %[b1], r5, lr, %[b1]\n\t"
-TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8, int32_t *acc) {
+TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k4, int32_t *acc,
+                            const int odd) {
     /* fixed registers: otherwise GCC moves the accumulators in and out of the asm every iteration;
      * the loop stays in C (one asm statement with 13 register operands can exceed what GCC can
      * find next to the caller's live values) */
@@ -163,13 +229,23 @@ TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8,
     register int32_t b1 __asm__("r11") = acc[3];
     register const uint32_t *c __asm__("r6") = col;
     register const uint32_t *w __asm__("r12") = wp;
-    const uint32_t *const end = col + k8;
+    const uint32_t *const end = col + k4;
+    if (odd) { /* an odd group count: one group first */
+        __asm__(TME_DOT_GROUP
+                : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c] "+r"(c), [p] "+r"(w)
+                :
+                : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "memory");
+        if (c == end) {
+            goto done;
+        }
+    }
     do {
         __asm__(TME_DOT_GROUP TME_DOT_GROUP
                 : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [c] "+r"(c), [p] "+r"(w)
                 :
                 : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "memory");
     } while (c != end);
+done:
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = b0;
@@ -182,6 +258,13 @@ TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8,
     "smlad %[a0], r3, r0, %[a0]\n\tsmlad %[b0], r5, r0, %[b0]\n\t"                                \
     "sxtb16 r1, lr\n\tsxtb16 lr, lr, ror #8\n\t" MAC("%[a1]", "r2", "r1") MAC("%[b1]", "r4", "r1") \
     "smlad %[a1], r3, lr, %[a1]\n\tsmlad %[b1], r5, lr, %[b1]\n\t"
+/* The same with the weights already widened (4 words per 4 taps: channel 2j's SXTB16 and ROR 8
+ * halves, then channel 2j + 1's): 11 instructions per 16 MACs instead of 14. */
+#define TME_PAIR_GROUP_W(MAC)                                                                      \
+    "ldmia %[c]!, {r2, r3, r4, r5}\n\tldrd r0, r1, [%[w]], #8\n\t" MAC("%[a0]", "r2", "r0")        \
+    MAC("%[b0]", "r4", "r0") "smlad %[a0], r3, r1, %[a0]\n\tsmlad %[b0], r5, r1, %[b0]\n\t"        \
+    "ldrd r0, r1, [%[w]], #8\n\t" MAC("%[a1]", "r2", "r0") MAC("%[b1]", "r4", "r0")                \
+    "smlad %[a1], r3, r1, %[a1]\n\tsmlad %[b1], r5, r1, %[b1]\n\t"
 #define TME_PAIR_SET(A, X, W) "smuad " A ", " X ", " W "\n\t"
 #define TME_PAIR_ACC(A, X, W) "smlad " A ", " X ", " W ", " A "\n\t"
 /* One channel's TME_RQ_RELU requantization for both pixels: LDM of its (c, m, sh), LDRD of c
@@ -197,30 +280,45 @@ TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8,
  * the dot product), so the channel loop is written out; all 14 registers are taken: the patch
  * end stays in one (a compare per 2 groups), the output and rq pointers, the patch start, out_c
  * and the weights' end in memory. */
-TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int32_t k8,
-                                  const tme_rq_t *rq, int8_t *out, int32_t out_c) {
+/* FIRST: the first pass, 2 groups (SMUAD, SMLAD) for an even group count, 1 (SMUAD) for an odd;
+ * G: the group (byte or widened weights); Q: where the rq pointer lives, "m" (in memory: the byte
+ * group takes lr) or "l" (in lr throughout). */
+#define TME_PAIRS_LDQ_m "ldr lr, %[q]\n\t"
+#define TME_PAIRS_STQ_m "str lr, %[q]\n\t"
+#define TME_PAIRS_PRE_m ""
+#define TME_PAIRS_LDQ_l ""
+#define TME_PAIRS_STQ_l ""
+#define TME_PAIRS_PRE_l "ldr lr, %[q]\n\t"
+#define TME_PAIRS_ASM(FIRST, G, Q)                                                                 \
+    __asm__ volatile(TME_PAIRS_PRE_##Q "1:\n\tldr %[c], %[col]\n\t" FIRST "cmp %[c], %[cend]\n\t"   \
+                     "beq 3f\n\t2:\n\t" G(TME_PAIR_ACC) G(TME_PAIR_ACC) "cmp %[c], %[cend]\n\t"        \
+                     "bne 2b\n\t3:\n\t" TME_PAIRS_LDQ_##Q "ldr %[c], %[oc]\n\tldr r5, %[o]\n\t"         \
+                     TME_PAIR_RQ("%[a0]", "%[b0]") TME_PAIR_RQ("%[a1]", "%[b1]") TME_PAIRS_STQ_##Q   \
+                     "str r5, %[o]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"                    \
+                     : [c] "=&r"(c), [w] "+r"(w), [o] "+m"(o), [q] "+m"(q), [a0] "=&r"(a0),        \
+                       [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)                              \
+                     : [col] "m"(col), [cend] "r"(cend), [wend] "m"(wend), [oc] "m"(out_c)        \
+                     : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory")
+TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int32_t k4,
+                                  const tme_rq_t *rq, int8_t *out, int32_t out_c, const int odd) {
     register const uint32_t *c __asm__("r6");
     register const uint32_t *w __asm__("r12") = wpk;
-    register const uint32_t *cend __asm__("r7") = col + k8;
+    register const uint32_t *cend __asm__("r7") = col + k4;
     register int32_t a0 __asm__("r8"), a1 __asm__("r9"), b0 __asm__("r10"), b1 __asm__("r11");
-    const uint32_t *const wend = wpk + (out_c / 2) * (k8 / 2);
+    const uint32_t *const wend = wpk + (out_c / 2) * (odd ? k4 : k4 / 2);
     const tme_rq_t *q = rq;
     int8_t *o = out;
-    __asm__ volatile("1:\n\tldr %[c], %[col]\n\t" TME_PAIR_GROUP(TME_PAIR_SET)
-                     TME_PAIR_GROUP(TME_PAIR_ACC) "cmp %[c], %[cend]\n\tbeq 3f\n\t"
-                     "2:\n\t" TME_PAIR_GROUP(TME_PAIR_ACC) TME_PAIR_GROUP(TME_PAIR_ACC)
-                     "cmp %[c], %[cend]\n\tbne 2b\n\t"
-                     "3:\n\tldr lr, %[q]\n\tldr %[c], %[oc]\n\tldr r5, %[o]\n\t"
-                     TME_PAIR_RQ("%[a0]", "%[b0]") TME_PAIR_RQ("%[a1]", "%[b1]")
-                     "str lr, %[q]\n\tstr r5, %[o]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"
-                     : [c] "=&r"(c), [w] "+r"(w), [o] "+m"(o), [q] "+m"(q), [a0] "=&r"(a0),
-                       [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)
-                     : [col] "m"(col), [cend] "r"(cend), [wend] "m"(wend), [oc] "m"(out_c)
-                     : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory");
+    if (odd) { /* wpk: the widened weights (see tme_conv_im2col_body) */
+        TME_PAIRS_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET), TME_PAIR_GROUP_W, l);
+    } else {
+        TME_PAIRS_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC), TME_PAIR_GROUP, m);
+    }
 }
 #else
-TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k8, int32_t *acc) {
-    for (int32_t g = 0; g < k8 / 4; ++g, col += 4, wp += 2) {
+TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k4, int32_t *acc,
+                            const int odd) {
+    (void)odd;
+    for (int32_t g = 0; g < k4 / 4; ++g, col += 4, wp += 2) {
         for (int32_t j = 0; j < 2; ++j) {
             const uint32_t we = tme_sxtb16(wp[j]), wo = tme_sxtb16_ror8(wp[j]);
             acc[j] = tme_smlad(col[1], wo, tme_smlad(col[0], we, acc[j]));
@@ -261,13 +359,13 @@ TME_INLINE void tme_conv_im2col_channels(const tme_conv_im2col_params_t *p, cons
                                          const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                          int8_t *out, const int32_t ia, const int32_t mode,
                                          const int32_t lo, const int32_t hi, const tme_conv_add_t *add,
-                                         const int two, const int even) {
-    const int32_t out_c = p->out_c, k8 = p->k8, zp = p->out_offset;
+                                         const int two, const int even, const int odd) {
+    const int32_t out_c = p->out_c, k4 = p->k4, zp = p->out_offset;
     const int32_t ib = ia + out_c;
     const uint32_t *wp = wpk;
-    for (int32_t oc = 0; oc < out_c; oc += 2, wp += k8 / 2) {
+    for (int32_t oc = 0; oc < out_c; oc += 2, wp += k4 / 2) {
         int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
-        tme_dot_2x2(scratch, wp, k8, acc);
+        tme_dot_2x2(scratch, wp, k4, acc, odd);
         tme_conv_store(out, ia + oc, tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi), add);
         if (two) {
             tme_conv_store(out, ib + oc, tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi), add);
@@ -287,12 +385,26 @@ TME_INLINE void tme_conv_im2col_channels(const tme_conv_im2col_params_t *p, cons
 TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                      uint32_t *scratch, int8_t *out, const int32_t mode,
-                                     const int32_t lo, const int32_t hi, const tme_conv_add_t *add) {
+                                     const int32_t lo, const int32_t hi, const tme_conv_add_t *add,
+                                     const int odd) {
     const int32_t n_pix = p->out_h * p->out_w;
-    const int32_t out_c = p->out_c, k8 = p->k8;
-    int8_t *stage = (int8_t *)(void *)(scratch + k8);
+    const int32_t out_c = p->out_c, k4 = p->k4;
+    int8_t *stage = (int8_t *)(void *)(scratch + k4);
     /* a 1 x 1, stride 1 patch is the input pixel itself: widened in place, without the gather */
     const int32_t in_c = p->in_c;
+#if defined(TME_CONV_PAIRS_ASM)
+    /* an odd group count (a small layer, see the generator): the weights widened once into
+     * scratch after the staging bytes, for the asm loop; the C paths read them as they are */
+    const uint32_t *wide = wpk;
+    if (odd) {
+        uint32_t *const w = scratch + k4 + (in_c % 4 ? (p->k_w * in_c + 3) / 4 : 0);
+        for (int32_t i = 0; i < ((out_c + 1) / 2) * (k4 / 2); ++i) {
+            w[2 * i] = tme_sxtb16(wpk[i]);
+            w[2 * i + 1] = tme_sxtb16_ror8(wpk[i]);
+        }
+        wide = w;
+    }
+#endif
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0 && in_c % 4 == 0;
     for (int32_t pix = 0; pix < n_pix; pix += 2) {
@@ -300,6 +412,8 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
         if (direct) {
             tme_widen(in + pix * in_c, in_c / 4, scratch);
             tme_widen(in + (two ? pix + 1 : pix) * in_c, in_c / 4, scratch + 2);
+        } else if (add == NULL && in_c % 4 != 0) {
+            tme_im2col_staged_s8(p, in, pix, two, scratch, stage);
         } else {
             tme_im2col_s8(p, in, pix, scratch, stage);
             tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
@@ -307,34 +421,41 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
         /* `two` and an even out_c as constants in the common instance: no per-output checks */
 #if defined(TME_CONV_PAIRS_ASM)
         if (mode == TME_RQ_RELU && lo == -128 && hi == 127 && add == NULL && two && (out_c & 1) == 0) {
-            tme_conv_pairs_rq(scratch, wpk, k8, rq, out + pix * out_c, out_c);
+            tme_conv_pairs_rq(scratch, wide, k4, rq, out + pix * out_c, out_c, odd);
             continue;
         }
 #endif
         if (two && (out_c & 1) == 0) {
-            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, 1, 1);
+            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, 1, 1, odd);
         } else {
-            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, two, 0);
+            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, two, 0, odd);
         }
     }
 }
 
-/* bias: bias' per channel, padded to an even count; scratch: 2 x k8 int16 (two patches), then k8
- * staging bytes. */
+/* bias: bias' per channel, padded to an even count; scratch: 2 x k4 int16 (two patches), then for
+ * in_c % 4 != 0 one filter row's k_w * in_c staging bytes (rounded up to a word), then for an odd
+ * k4 / 4 the widened weights (4 x k4 bytes per channel pair). */
 static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
                                           const uint32_t *wpk, const int32_t *bias,
                                           const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
     const int32_t lo = p->act_min, hi = p->act_max;
     if (p->rq_mode == TME_RQ_RELU && lo == -128 && hi == 127) { /* ReLU(6) at zero point -128: one SSAT */
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL);
+#if defined(TME_CONV_PAIRS_ASM)
+        if (p->k4 & 4) { /* an odd count of 4-tap groups: only in this mode (see the header) */
+            tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL, 1);
+            return;
+        }
+#endif
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL, 0);
     } else if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, 127, NULL);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, 127, NULL, 0);
     } else if (p->rq_mode == TME_RQ_RELU) {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, hi, NULL);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, hi, NULL, 0);
     } else if (p->rq_mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* no activation */
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, NULL);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, NULL, 0);
     } else {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, NULL);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, NULL, 0);
     }
 }
 
@@ -346,8 +467,8 @@ static TME_UNUSED void tme_conv_im2col_add_s8(
     const tme_conv_add_t add = {ap, t_conv, t_skip, add_rq, skip};
     const int32_t lo = p->act_min, hi = p->act_max;
     if (p->rq_mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* the usual: no activation */
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, &add);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, &add, 0);
     } else {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, &add);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, &add, 0);
     }
 }
