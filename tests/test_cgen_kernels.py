@@ -168,7 +168,10 @@ CONV_ASM_CASES = {
     "c2_5x5": ((9, 8, 2), 4, (5, 5), 2, SAME),  # rows of 10 bytes: 2-byte tails, 13 groups
     "pw_c4_odd_pixels": ((5, 5, 4), 6, (1, 1), 1, VALID),  # k4 = 4: one group, both loops
     "pw_c8": ((5, 5, 8), 16, (1, 1), 1, VALID),  # k4 = 8: the dot loop's first pass only
-    "pw_c16": ((4, 6, 16), 32, (1, 1), 1, SAME),
+    "pw_c16": ((4, 6, 16), 32, (1, 1), 1, SAME),  # k4 = 8, 16: the one-pass channel loop
+    "pw_c16_stride2": ((7, 6, 16), 2, (1, 1), 2, SAME),  # ... one channel pair, gathered
+    "1x2_c4_odd_pixels": ((5, 5, 4), 4, (1, 2), 1, SAME),  # k4 = 8, gathered, the last pixel in C
+    "pw_c8_3_pairs": ((7, 9, 8), 6, (1, 1), 1, VALID),  # an odd count of channel pairs (3)
     "pw_c12_stride2": ((7, 7, 12), 2, (1, 1), 2, SAME),  # k4 = 12: 3 groups
     "3x3_c16_same": ((5, 6, 16), 6, (3, 3), 1, SAME),  # k4 = 144: the loop's later passes
 }

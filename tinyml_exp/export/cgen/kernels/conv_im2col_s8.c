@@ -252,8 +252,10 @@ done:
     acc[3] = b1;
 }
 /* The first 4 taps of a sum that starts at 0 set the accumulators (SMUAD), the rest add (SMLAD). */
-#define TME_PAIR_GROUP(MAC)                                                                        \
-    "ldmia %[c]!, {r2, r3, r4, r5}\n\tldrd r0, lr, [%[w]], #8\n\t"                                \
+#define TME_PAIR_GROUP(MAC) TME_PAIR_GROUP_L("ldmia %[c]!, {r2, r3, r4, r5}\n\t", MAC)
+/* LD: the load of the group's patch words into r2-r5 */
+#define TME_PAIR_GROUP_L(LD, MAC)                                                                  \
+    LD "ldrd r0, lr, [%[w]], #8\n\t"                                                              \
     "sxtb16 r1, r0\n\tsxtb16 r0, r0, ror #8\n\t" MAC("%[a0]", "r2", "r1") MAC("%[b0]", "r4", "r1") \
     "smlad %[a0], r3, r0, %[a0]\n\tsmlad %[b0], r5, r0, %[b0]\n\t"                                \
     "sxtb16 r1, lr\n\tsxtb16 lr, lr, ror #8\n\t" MAC("%[a1]", "r2", "r1") MAC("%[b1]", "r4", "r1") \
@@ -269,10 +271,12 @@ done:
 #define TME_PAIR_ACC(A, X, W) "smlad " A ", " X ", " W ", " A "\n\t"
 /* One channel's TME_RQ_RELU requantization for both pixels: LDM of its (c, m, sh), LDRD of c
  * again for pixel b, SMLAL, ASR, SSAT, STRB (to r5, b at out_c = r6 bytes after a). */
-#define TME_PAIR_RQ(A, B)                                                                          \
-    "ldmia lr!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"                \
-    "ldrd r0, r4, [lr, #-16]\n\tsmlal r0, r4, " B ", r2\n\tasr r4, r4, r3\n\t"                    \
-    "ssat r1, #8, r1\n\tssat r4, #8, r4\n\tstrb r4, [r5, %[c]]\n\tstrb r1, [r5], #1\n\t"
+#define TME_PAIR_RQ(A, B) TME_PAIR_RQ_X("lr", "%[c]", A, B)
+/* Q: the register of the rq pointer, OC: of out_c */
+#define TME_PAIR_RQ_X(Q, OC, A, B)                                                                 \
+    "ldmia " Q "!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"            \
+    "ldrd r0, r4, [" Q ", #-16]\n\tsmlal r0, r4, " B ", r2\n\tasr r4, r4, r3\n\t"                \
+    "ssat r1, #8, r1\n\tssat r4, #8, r4\n\tstrb r4, [r5, " OC "]\n\tstrb r1, [r5], #1\n\t"
 #define TME_CONV_PAIRS_ASM 1
 /* All output channels (out_c even) of two pixels, TME_RQ_RELU at zero point -128 (one SSAT) with
  * the bias in c (the generator folds it there: the sums start at 0). In C, GCC reloads the
@@ -299,15 +303,43 @@ done:
                        [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)                              \
                      : [col] "m"(col), [cend] "r"(cend), [wend] "m"(wend), [oc] "m"(out_c)        \
                      : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory")
+/* 2 or 4 groups (k4 = 8, 16: the 1 x 1 convs of 8 or 16 input channels, where the loop's overhead
+ * weighs most) written out as one pass: no patch end, no compares; the freed r7 keeps the rq
+ * pointer (lr takes out_c in the requantization), so only the output pointer stays in memory. */
+#define TME_PAIRS1_LD0 "ldmdb %[c], {r2, r3, r4, r5}\n\t"
+#define TME_PAIRS1_LD1 "ldmia %[c], {r2, r3, r4, r5}\n\t"
+#define TME_PAIRS1_ASM(DOT)                                                                        \
+    __asm__ volatile("1:\n\t" DOT "ldr lr, %[oc]\n\tldr r5, %[o]\n\t"                              \
+                     TME_PAIR_RQ_X("%[q]", "lr", "%[a0]", "%[b0]")                                  \
+                     TME_PAIR_RQ_X("%[q]", "lr", "%[a1]", "%[b1]")                                  \
+                     "str r5, %[o]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"                \
+                     : [c] "+r"(c), [w] "+r"(w), [o] "+m"(o), [q] "+r"(qr), [a0] "=&r"(a0),        \
+                       [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)                              \
+                     : [wend] "m"(wend), [oc] "m"(out_c)                                           \
+                     : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory")
 TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int32_t k4,
                                   const tme_rq_t *rq, int8_t *out, int32_t out_c, const int odd) {
     register const uint32_t *c __asm__("r6");
     register const uint32_t *w __asm__("r12") = wpk;
-    register const uint32_t *cend __asm__("r7") = col + k4;
     register int32_t a0 __asm__("r8"), a1 __asm__("r9"), b0 __asm__("r10"), b1 __asm__("r11");
     const uint32_t *const wend = wpk + (out_c / 2) * (odd ? k4 : k4 / 2);
     const tme_rq_t *q = rq;
     int8_t *o = out;
+    if (!odd && (k4 == 8 || k4 == 16)) { /* one pass: see TME_PAIRS1_ASM */
+        register const tme_rq_t *qr __asm__("r7") = rq;
+        if (k4 == 8) { /* c at the second group: both loads without writeback */
+            c = col + 4;
+            TME_PAIRS1_ASM(TME_PAIR_GROUP_L(TME_PAIRS1_LD0, TME_PAIR_SET)
+                               TME_PAIR_GROUP_L(TME_PAIRS1_LD1, TME_PAIR_ACC));
+        } else {
+            c = col;
+            TME_PAIRS1_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC)
+                               TME_PAIR_GROUP(TME_PAIR_ACC) TME_PAIR_GROUP(TME_PAIR_ACC)
+                                   "sub %[c], %[c], #64\n\t");
+        }
+        return;
+    }
+    register const uint32_t *cend __asm__("r7") = col + k4;
     if (odd) { /* wpk: the widened weights (see tme_conv_im2col_body) */
         TME_PAIRS_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET), TME_PAIR_GROUP_W, l);
     } else {
