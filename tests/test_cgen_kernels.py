@@ -83,6 +83,16 @@ def test_depthwise_is_bit_exact(case: str, tmp_path: Path) -> None:
     _check(_dw_model(len(case), *DW_CASES[case]), tmp_path, "tme_dwconv_s8")
 
 
+def _differ_from_tflm_on_qemu(model: bytes, xs: np.ndarray, tmp_path: Path, name: str) -> int:
+    """Output values of the C generated in tmp_path / name, built for the Cortex-M4 and run under
+    QEMU, that differ from TFLite Micro's."""
+    from tinyml_exp.export.cgen import qemu
+
+    run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
+    got = run.outputs.view(np.int8).reshape(len(xs), -1)
+    return int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())
+
+
 # (input H, W, C), stride, padding: 3 x 3, ReLU at output zero point -128 (TME_RQ_RELU, one SSAT)
 DW_ASM_CASES = {
     "c32_same": ((6, 6, 32), 1, SAME),  # inside runs, pad rows, edge rows gathered
@@ -110,8 +120,6 @@ DW_ASM_CASES = {
 def test_depthwise_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
     """The DSP build's written-out 3 x 3 pixel runs (kernels/dwconv_s8.c, TME_RQ_RELU at zero point
     -128: the bias rides in the requantization constant) against TFLite Micro under QEMU."""
-    from tinyml_exp.export.cgen import qemu
-
     for i, (name, (hwc, stride, padding, *scale)) in enumerate(sorted(DW_ASM_CASES.items())):
         b = Int8Builder(np.random.default_rng(100 + i))
         x = b.activation((1, *hwc))
@@ -121,9 +129,7 @@ def test_depthwise_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> Non
         xs = random_inputs(model, 50, seed=i)
         res = generate_c(model, tmp_path / name, "layer")
         assert ".act_min = -128, .act_max = 127, .rq_mode = 1, .rq_sh = " in res.model_c.read_text(), name
-        run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
-        got = run.outputs.view(np.int8).reshape(len(xs), -1)
-        bad = int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())
+        bad = _differ_from_tflm_on_qemu(model, xs, tmp_path, name)
         assert bad == 0, f"{name}: {bad} values differ from TFLM"
 
 
@@ -142,8 +148,6 @@ DW_GROUP_CASES = {
 def test_depthwise_group_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
     """kernels/dwconv_s8.c's tme_dw3x3_group asm with the other requantization forms, reading each
     group's tme_rq_t after its weights, against TFLite Micro under QEMU."""
-    from tinyml_exp.export.cgen import qemu
-
     for i, (name, (hwc, stride, act, out_zp, out_scale)) in enumerate(sorted(DW_GROUP_CASES.items())):
         b = Int8Builder(np.random.default_rng(300 + i))
         x = b.activation((1, *hwc))
@@ -152,9 +156,7 @@ def test_depthwise_group_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> N
         xs = random_inputs(model, 30, seed=i)
         res = generate_c(model, tmp_path / name, "layer")
         assert ".rq_sh = -1}" in res.model_c.read_text(), name
-        run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
-        got = run.outputs.view(np.int8).reshape(len(xs), -1)
-        bad = int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())
+        bad = _differ_from_tflm_on_qemu(model, xs, tmp_path, name)
         assert bad == 0, f"{name}: {bad} values differ from TFLM"
 
 
@@ -182,8 +184,6 @@ CONV_ASM_CASES = {
 def test_conv_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
     """The DSP build's written-out channel loop (kernels/conv_im2col_s8.c, TME_RQ_RELU at zero point
     -128: the bias rides in the requantization constant) against TFLite Micro under QEMU."""
-    from tinyml_exp.export.cgen import qemu
-
     for i, (name, (hwc, out_c, k, stride, padding)) in enumerate(sorted(CONV_ASM_CASES.items())):
         b = Int8Builder(np.random.default_rng(200 + i))
         x = b.activation((1, *hwc))
@@ -192,9 +192,7 @@ def test_conv_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
         res = generate_c(model, tmp_path / name, "layer")
         assert res.kernels[0].startswith("tme_conv_im2col_s8"), res.kernels
         assert ".act_min = -128, .act_max = 127, .rq_mode = 1}" in res.model_c.read_text(), name
-        run = qemu.measure(tmp_path / name, xs, tmp_path / f"{name}_elf")
-        got = run.outputs.view(np.int8).reshape(len(xs), -1)
-        bad = int((got != run_tflm(model, xs).reshape(len(xs), -1)).sum())
+        bad = _differ_from_tflm_on_qemu(model, xs, tmp_path, name)
         assert bad == 0, f"{name}: {bad} values differ from TFLM"
 
 
