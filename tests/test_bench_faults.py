@@ -50,6 +50,9 @@ class Faults:
     silent_after_bytes: int | None = None  # then forward nothing to the device any more
 
 
+FORCED_DROP_BYTE, FORCED_CORRUPT_BYTE, FORCED_DELAY_CHUNK = 1500, 3000, 100
+
+
 class FaultProxy:
     """A real TCP proxy: accepts the host, connects to QEMU's UART for each connection, and pumps
     bytes both ways through `Faults`. QEMU's chardev server accepts a new connection after a cut."""
@@ -60,6 +63,8 @@ class FaultProxy:
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.to_device_bytes = 0
+        self.seen = [0, 0]  # bytes (to the device, to the host) and chunks mangled so far
+        self.chunks = 0
         self.counts = {"connections": 0, "cuts": 0, "delayed": 0}
         self.counts |= {
             f"{kind}_to_{end}": 0 for kind in ("dropped", "corrupted") for end in ("device", "host")
@@ -101,8 +106,16 @@ class FaultProxy:
         end = "device" if to_device else "host"
         drop, corrupt = self.faults.drop[way], self.faults.corrupt[way]
         with self.lock:
+            self.chunks += 1
             for byte in data:
+                self.seen[way] += 1
                 r = self.rng.random()
+                # besides the random ones, one drop and one corruption each way at fixed bytes, so
+                # that no kind is missing by chance (the draws follow the threads' chunking)
+                if self.seen[way] == FORCED_DROP_BYTE and drop:
+                    r = 0.0
+                elif self.seen[way] == FORCED_CORRUPT_BYTE and corrupt:
+                    r = drop
                 if r < drop:
                     self.counts[f"dropped_to_{end}"] += 1
                 elif r < drop + corrupt:
@@ -110,7 +123,9 @@ class FaultProxy:
                     out.append(byte ^ (1 << self.rng.randrange(8)))
                 else:
                     out.append(byte)
-            delay = self.rng.random() < self.faults.delay
+            delay = self.rng.random() < self.faults.delay or (
+                self.chunks == FORCED_DELAY_CHUNK and self.faults.delay > 0
+            )
         if delay:
             self.counts["delayed"] += 1
             time.sleep(self.faults.delay_s)
