@@ -14,11 +14,6 @@ typedef struct {
     int32_t in_offset, w_offset, out_offset, act_min, act_max, requant;
 } tme_fc_params_t;
 
-/* round(acc * scale) half away from zero, the product first rounded to double (53 bits, to
- * nearest even) as the reference computes it, in integers: a Cortex-M4 has no double FPU and
- * libgcc's soft-float routines for the double form cost ~1.9 kB of flash. scale = m * 2^e with
- * an integer m < 2^53 (from its IEEE-754 bits); the result wraps to int32 like the reference's
- * int64 -> int32 conversion. Equal to the double form for |acc * scale| < 2^63 (scale < 2^32). */
 #ifndef TME_NOINLINE
 #if defined(__GNUC__)
 #define TME_NOINLINE __attribute__((noinline))
@@ -33,7 +28,12 @@ TME_INLINE uint64_t tme_double_bits(const double *d) {
     return (uint64_t)tme_load32(b) | (uint64_t)tme_load32(b + 4) << 32;
 }
 
-/* The exact form, for the rare outputs the fast path below cannot decide: not inlined (~200 B). */
+/* round(acc * scale) half away from zero, the product first rounded to double (53 bits, to
+ * nearest even) as the reference computes it, in integers: a Cortex-M4 has no double FPU and
+ * libgcc's soft-float routines for the double form cost ~1.9 kB of flash. scale = m * 2^e with
+ * an integer m < 2^53 (from its IEEE-754 bits); the result wraps to int32 like the reference's
+ * int64 -> int32 conversion. Equal to the double form for |acc * scale| < 2^63 (scale < 2^32).
+ * The exact form, for the rare outputs the fast path below cannot decide: not inlined (~200 B). */
 static TME_NOINLINE TME_UNUSED int32_t tme_round_mul_double_exact(int32_t acc, const double *scale) {
     const uint64_t bits = tme_double_bits(scale);
     const int32_t biased = (int32_t)(bits >> 52) & 0x7ff;
@@ -65,7 +65,7 @@ static TME_NOINLINE TME_UNUSED int32_t tme_round_mul_double_exact(int32_t acc, c
     return (int32_t)(((acc < 0) != (bits >> 63 != 0)) ? 0u - v : v);
 }
 
-/* The same, ~12 instructions for scales in [2^-32, 2^-2) (every usual FC): with a = |acc|, m the
+/* The same in ~25 instructions for scales in [2^-32, 2^-2) (every usual FC): with a = |acc|, m the
  * 53-bit mantissa and mh = m >> 21 its top 32 bits, T = a * mh (one UMULL) is a * m / 2^21 less
  * [0, 2^31). The result is floor((T + 2^(K-1)) / 2^K), K = 32 + s the binary places of T, unless
  * the low K bits of T + 2^(K-1) lie within 2^32 of the next multiple of 2^K: a fraction
