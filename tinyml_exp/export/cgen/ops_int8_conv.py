@@ -246,14 +246,7 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
         k4 += 4
     if k4 % 8 == 0:
         wide = 0
-    # the kernel's tap order: each filter row's whole words, then the rows' last n % 4 bytes
-    # (the identity when in_c % 4 == 0)
-    rows = np.arange(taps).reshape(k_h, n)
-    order = np.concatenate([rows[:, : n & ~3].reshape(-1), rows[:, n & ~3 :].reshape(-1)])
-    wpad = np.zeros((2 * pairs, k4), dtype=np.int8)
-    wpad[:out_c, :taps] = cv.weights.reshape(out_c, taps)[:, order]
-    wpad[out_c:] = wpad[out_c - 1]  # an odd last channel paired with itself
-    words = wpad.view("<u4").reshape(pairs, 2, k4 // 4).transpose(0, 2, 1)
+    words = _im2col_weight_words(cv.weights.reshape(out_c, taps), k_h, n, k4)
     params = ctx.params(
         "tme_conv_im2col_params_t",
         {
@@ -266,7 +259,7 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
     args = (
         params,
         int8_in(cv.x.index),
-        ctx.const("weights", "uint32_t", np.ascontiguousarray(words).reshape(-1)),
+        ctx.const("weights", "uint32_t", words),
         ctx.const("bias", "int32_t", np.concatenate([bias, bias[-1:]]) if out_c % 2 else bias),
         ctx.const("requant", "tme_rq_t", rq),
         ScratchArg(),
@@ -277,6 +270,22 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
     if add is None:
         return cv.step("tme_conv_im2col_s8", args, scratch_bytes=scratch)
     return _fused_add_step(ctx, cv, add, args, scratch)
+
+
+def _im2col_weight_words(w: np.ndarray, k_h: int, n: int, k4: int) -> np.ndarray:
+    """w [out_c][taps] as conv_im2col_s8.c reads it: per output channel pair and per 4 taps the
+    words of both channels (an odd last channel paired with itself), zero weights up to k4, in the
+    kernel's tap order: each filter row's n // 4 whole words, then the rows' last n % 4 bytes (the
+    identity when in_c % 4 == 0)."""
+    out_c, taps = w.shape
+    pairs = (out_c + 1) // 2
+    rows = np.arange(taps).reshape(k_h, n)
+    order = np.concatenate([rows[:, : n & ~3].reshape(-1), rows[:, n & ~3 :].reshape(-1)])
+    wpad = np.zeros((2 * pairs, k4), dtype=np.int8)
+    wpad[:out_c, :taps] = w[:, order]
+    wpad[out_c:] = wpad[out_c - 1]
+    words = wpad.view("<u4").reshape(pairs, 2, k4 // 4).transpose(0, 2, 1)
+    return np.ascontiguousarray(words).reshape(-1)
 
 
 def _fused_add_step(ctx: LowerContext, cv: _Conv, add: Operator, conv_args: tuple, scratch: int) -> Step:
@@ -333,13 +342,8 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
         },
     )  # fmt: skip
     words = pack_int16_pairs(lo, hi)
-    if cv.k_hw == (3, 3) and ch == ch4:  # each group's 4 tme_rq_t after its weights (dwconv_s8.c)
-        m32 = 0xFFFFFFFF
-        rq_words = np.array([(c & m32, c >> 32 & m32, m & m32, sh & m32) for c, m, sh in rq], dtype=np.int64)
-        rq_words[-1, 3] = (rq_words[-1, 3] + 256) & m32  # ends the asm's group loop (ASR reads the low byte)
-        w_words = np.array(words, dtype=np.int64).reshape(groups, -1)
-        packed = np.concatenate([w_words, rq_words.reshape(groups, -1)], axis=1)
-        words, rq_arg = tuple(int(v) for v in packed.reshape(-1)), "NULL"
+    if cv.k_hw == (3, 3) and ch == ch4:
+        words, rq_arg = _dw_rq_after_weights(words, rq, groups), "NULL"
     else:
         rq_arg = ctx.const("requant", "tme_rq_t", rq)
     args = (
@@ -352,6 +356,18 @@ def _lower_dwconv(ctx: LowerContext, cv: _Conv) -> Step:
     )
     return Step("tme_dwconv_s8", "dwconv_s8.c", cv.ops, cv.label, (*args, int8_out(cv.out.index)), (cv.x.index,),
                 cv.out.index, macs=cv.macs, scratch_bytes=_dw_scratch(cv))  # fmt: skip
+
+
+def _dw_rq_after_weights(words: tuple, rq: list, groups: int) -> tuple[int, ...]:
+    """The weight words with each group's 4 tme_rq_t after its weights (dwconv_s8.c's 3 x 3 runs
+    walk both with one pointer); the last shift word + 256 ends the asm's group loop (ASR reads
+    only its low byte)."""
+    m32 = 0xFFFFFFFF
+    rq_words = np.array([(c & m32, c >> 32 & m32, m & m32, sh & m32) for c, m, sh in rq], dtype=np.int64)
+    rq_words[-1, 3] = (rq_words[-1, 3] + 256) & m32
+    w_words = np.array(words, dtype=np.int64).reshape(groups, -1)
+    packed = np.concatenate([w_words, rq_words.reshape(groups, -1)], axis=1)
+    return tuple(int(v) for v in packed.reshape(-1))
 
 
 DW_RQ_SH = 12  # dwconv_s8.c's TME_DW_RQ_SH: the asm's SSAT shift when every channel has it
