@@ -11,6 +11,7 @@ from tinyml_exp.export.cgen.planner import (
     BufferRequest,
     Overlap,
     find_conflicts,
+    free_offset,
     plan_memory,
     raster_gap,
 )
@@ -99,3 +100,27 @@ def test_an_overlap_below_its_gap_is_a_conflict() -> None:
         plan_memory(
             [BufferRequest("a", 8, 0, 2), BufferRequest("b", 8, 1, 3)], overlaps=[Overlap("b", "a", 0)]
         )
+
+
+def test_a_grown_scratch_takes_an_idle_gap_or_nothing() -> None:
+    """Step 1 uses 1,000 of the 3,000 planned bytes; its scratch may grow into the idle 2,000 but not
+    past the plan's total, and never over a buffer live at step 1."""
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        big, small = int(rng.integers(1000, 4000)), int(rng.integers(4, 1000))
+        reqs = [
+            BufferRequest("a", big, -1, 0),
+            BufferRequest("b", small, 0, 1),
+            BufferRequest(("scratch", 1), 8, 1, 1),
+        ]
+        plan = plan_memory(reqs)
+        room = plan.total_bytes - small
+        size = int(rng.integers(8, room + 200)) // 4 * 4
+        at = free_offset(reqs, plan, ("scratch", 1), size)
+        assert (at is not None) == (size <= room), (big, small, size, at)
+        if at is not None:
+            grown = [r if r.key != ("scratch", 1) else BufferRequest(r.key, size, 1, 1) for r in reqs]
+            assert (
+                find_conflicts(grown, type(plan)({**plan.offsets, ("scratch", 1): at}, plan.total_bytes))
+                == []
+            )

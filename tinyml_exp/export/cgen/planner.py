@@ -169,6 +169,23 @@ def plan_memory(
     return min(candidates, key=lambda p: (p.total_bytes, len(p.overlaps)))
 
 
+def free_offset(
+    requests: Sequence[BufferRequest], plan: MemoryPlan, key: Hashable, size: int, alignment: int = 4
+) -> int | None:
+    """The lowest aligned offset where buffer `key` (one of `requests`), grown to `size` bytes, fits
+    within the plan's total beside every other buffer live at the same time; None when no gap
+    is wide enough. Growing a buffer this way never makes the plan larger."""
+    req = next(r for r in requests if r.key == key)
+    grown = BufferRequest(key=key, size=size, first=req.first, last=req.last)
+    intervals = sorted(
+        _forbidden(grown, other, plan.offsets[other.key], {})
+        for other in requests
+        if other.key != key and other.size and other.overlaps_in_time(grown)
+    )
+    offset = _lowest(intervals, alignment)
+    return offset if offset + size <= plan.total_bytes else None
+
+
 def find_conflicts(
     requests: Sequence[BufferRequest], plan: MemoryPlan, overlaps: Sequence[Overlap] | None = None
 ) -> list[tuple[Hashable, Hashable]]:

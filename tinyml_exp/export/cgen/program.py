@@ -7,13 +7,20 @@ the planner. The emitter only prints what is here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tinyml_exp.export.cgen.errors import CGenError, UnsupportedOperatorError
-from tinyml_exp.export.cgen.planner import BufferRequest, MemoryPlan, Overlap, plan_memory, raster_gap
+from tinyml_exp.export.cgen.planner import (
+    BufferRequest,
+    MemoryPlan,
+    Overlap,
+    free_offset,
+    plan_memory,
+    raster_gap,
+)
 
 if TYPE_CHECKING:
     from tinyml_exp.tflite_graph import Graph
@@ -37,7 +44,7 @@ _CTYPE_BYTES = {
 # over its input; a kernel changing its loop order must leave this set (or prove the rule again).
 # tme_dwconv_s8 (kernels/dwconv_s8.c) walks output pixels in raster order too, channels in groups
 # of 4 within a pixel, each reading only its own receptive field.
-RASTER_KERNELS = frozenset({"tme_conv_s8", "tme_conv_im2col_s8", "tme_dwconv_s8"})
+RASTER_KERNELS = frozenset({"tme_conv_s8", "tme_conv_im2col_s8", "tme_conv_im2col_wide_s8", "tme_dwconv_s8"})
 _RASTER_LABELS = ("CONV_2D", "DEPTHWISE_CONV_2D")  # a fused pool changes what a pixel reads
 
 
@@ -105,6 +112,9 @@ class Step:
     in_place_input: int | None = None  # or: only this input's element i (read before it is written)
     macs: int = 0
     scratch_bytes: int = 0  # working memory live during this step only
+    # (kernel, scratch_bytes) of a variant that runs faster with more scratch (same arguments, same
+    # access order), called instead when the plan leaves that much idle during this step
+    roomier: tuple[str, int] | None = None
 
 
 @dataclass
@@ -118,6 +128,7 @@ class Program:
     requests: list[BufferRequest] = field(default_factory=list)
     plan: MemoryPlan | None = None
     encodings: dict[str, tuple[str, str]] = field(default_factory=dict)  # layer -> (weight encoding, why)
+    lowered: list[Step] | None = None  # the steps as lowered, before plan_buffers chose variants
 
     def root(self, tensor: int) -> int:
         while tensor in self.aliases:
@@ -151,7 +162,13 @@ class Program:
         """Merge aliases and in-place outputs into buffers, derive lifetimes, place them.
 
         With the `graph` (conv geometry) and `overlap`, a raster-order conv may write its output
-        over its dying input (`planner.raster_gap`); without them the plan is lifetimes only."""
+        over its dying input (`planner.raster_gap`); without them the plan is lifetimes only. Then
+        each step with a roomier variant takes it when its scratch fits in the bytes the plan
+        leaves idle during the step (`_use_idle_bytes`): the total never grows. Every call plans
+        the steps as lowered."""
+        if self.lowered is None:
+            self.lowered = list(self.steps)
+        self.steps = list(self.lowered)
         end = len(self.steps)
         first: dict[int, int] = {self.root(self.input_tensor): -1}
         last: dict[int, int] = {self.root(self.input_tensor): -1}
@@ -189,7 +206,27 @@ class Program:
         ]
         offered = self._conv_overlaps(graph, span) if graph is not None and overlap else []
         self.plan = plan_memory(self.requests, alignment=alignment, overlaps=offered)
+        self._use_idle_bytes(alignment)
         return self.plan
+
+    def _use_idle_bytes(self, alignment: int) -> None:
+        """Switch steps to their roomier variant where its scratch fits beside the buffers live
+        during that step (a step's scratch lives in that step only, so the choices are independent)."""
+        offsets = dict(self.plan.offsets)
+        for i, step in enumerate(self.steps):
+            if step.roomier is None or not step.scratch_bytes:
+                continue
+            kernel, size = step.roomier
+            at = free_offset(self.requests, self.plan, ("scratch", i), size, alignment)
+            if at is None:
+                continue
+            self.steps[i] = replace(step, kernel=kernel, scratch_bytes=size, roomier=None)
+            self.requests = [
+                BufferRequest(r.key, size, r.first, r.last) if r.key == ("scratch", i) else r
+                for r in self.requests
+            ]
+            offsets[("scratch", i)] = at
+            self.plan = replace(self.plan, offsets=offsets)
 
     def _conv_overlaps(self, graph: Graph, span: dict[int, list[int]]) -> list[Overlap]:
         """An overlap for every raster-order conv step whose input buffer dies at that step."""

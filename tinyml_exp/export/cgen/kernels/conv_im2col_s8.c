@@ -262,8 +262,9 @@ done:
     "smlad %[a1], r3, lr, %[a1]\n\tsmlad %[b1], r5, lr, %[b1]\n\t"
 /* The same with the weights already widened (4 words per 4 taps: channel 2j's SXTB16 and ROR 8
  * halves, then channel 2j + 1's): 11 instructions per 16 MACs instead of 14. */
-#define TME_PAIR_GROUP_W(MAC)                                                                      \
-    "ldmia %[c]!, {r2, r3, r4, r5}\n\tldrd r0, r1, [%[w]], #8\n\t" MAC("%[a0]", "r2", "r0")        \
+#define TME_PAIR_GROUP_W(MAC) TME_PAIR_GROUP_WL("ldmia %[c]!, {r2, r3, r4, r5}\n\t", MAC)
+#define TME_PAIR_GROUP_WL(LD, MAC)                                                                 \
+    LD "ldrd r0, r1, [%[w]], #8\n\t" MAC("%[a0]", "r2", "r0")                                      \
     MAC("%[b0]", "r4", "r0") "smlad %[a0], r3, r1, %[a0]\n\tsmlad %[b0], r5, r1, %[b0]\n\t"        \
     "ldrd r0, r1, [%[w]], #8\n\t" MAC("%[a1]", "r2", "r0") MAC("%[b1]", "r4", "r0")                \
     "smlad %[a1], r3, r1, %[a1]\n\tsmlad %[b1], r5, r1, %[b1]\n\t"
@@ -317,14 +318,30 @@ done:
                        [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)                              \
                      : [wend] "m"(wend), [oc] "m"(out_c)                                           \
                      : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory")
+/* `wide` (a constant): wpk holds the weights widened (odd does too) */
 TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int32_t k4,
-                                  const tme_rq_t *rq, int8_t *out, int32_t out_c, const int odd) {
+                                  const tme_rq_t *rq, int8_t *out, int32_t out_c, const int odd,
+                                  const int wide) {
     register const uint32_t *c __asm__("r6");
     register const uint32_t *w __asm__("r12") = wpk;
     register int32_t a0 __asm__("r8"), a1 __asm__("r9"), b0 __asm__("r10"), b1 __asm__("r11");
-    const uint32_t *const wend = wpk + (out_c / 2) * (odd ? k4 : k4 / 2);
+    const uint32_t *const wend = wpk + (out_c / 2) * (odd || wide ? k4 : k4 / 2);
     const tme_rq_t *q = rq;
     int8_t *o = out;
+    if (!odd && wide && (k4 == 8 || k4 == 16)) {
+        register const tme_rq_t *qr __asm__("r7") = rq;
+        if (k4 == 8) {
+            c = col + 4;
+            TME_PAIRS1_ASM(TME_PAIR_GROUP_WL(TME_PAIRS1_LD0, TME_PAIR_SET)
+                               TME_PAIR_GROUP_WL(TME_PAIRS1_LD1, TME_PAIR_ACC));
+        } else {
+            c = col;
+            TME_PAIRS1_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET) TME_PAIR_GROUP_W(TME_PAIR_ACC)
+                               TME_PAIR_GROUP_W(TME_PAIR_ACC) TME_PAIR_GROUP_W(TME_PAIR_ACC)
+                                   "sub %[c], %[c], #64\n\t");
+        }
+        return;
+    }
     if (!odd && (k4 == 8 || k4 == 16)) { /* one pass: see TME_PAIRS1_ASM */
         register const tme_rq_t *qr __asm__("r7") = rq;
         if (k4 == 8) { /* c at the second group: both loads without writeback */
@@ -342,6 +359,8 @@ TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int3
     register const uint32_t *cend __asm__("r7") = col + k4;
     if (odd) { /* wpk: the widened weights (see tme_conv_im2col_body) */
         TME_PAIRS_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET), TME_PAIR_GROUP_W, l);
+    } else if (wide) {
+        TME_PAIRS_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET) TME_PAIR_GROUP_W(TME_PAIR_ACC), TME_PAIR_GROUP_W, l);
     } else {
         TME_PAIRS_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC), TME_PAIR_GROUP, m);
     }
@@ -412,13 +431,25 @@ TME_INLINE void tme_conv_im2col_channels(const tme_conv_im2col_params_t *p, cons
     }
 }
 
+/* Widens `words` (even) weight words into (SXTB16, SXTB16 ROR 8) pairs at dst. */
+TME_INLINE void tme_widen_weights(const uint32_t *src, int32_t words, uint32_t *dst) {
+    for (const uint32_t *const end = src + words; src != end; src += 2, dst += 4) {
+        const uint32_t x = src[0], y = src[1];
+        dst[0] = tme_sxtb16(x);
+        dst[1] = tme_sxtb16_ror8(x);
+        dst[2] = tme_sxtb16(y);
+        dst[3] = tme_sxtb16_ror8(y);
+    }
+}
+
 /* The parameters live in locals: every int8 store may alias them. `mode` and the clamp bounds are
- * constants in the common instances below (the rest pass them at run time). */
+ * constants in the common instances below (the rest pass them at run time); `wide` (a constant):
+ * the asm loop reads the weights widened into scratch (tme_conv_im2col_wide_s8). */
 TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const int8_t *in,
                                      const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                      uint32_t *scratch, int8_t *out, const int32_t mode,
                                      const int32_t lo, const int32_t hi, const tme_conv_add_t *add,
-                                     const int odd) {
+                                     const int odd, const int wide) {
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t out_c = p->out_c, k4 = p->k4;
     int8_t *stage = (int8_t *)(void *)(scratch + k4);
@@ -427,15 +458,14 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
 #if defined(TME_CONV_PAIRS_ASM)
     /* an odd group count (a small layer, see the generator): the weights widened once into
      * scratch after the staging bytes, for the asm loop; the C paths read them as they are */
-    const uint32_t *wide = wpk;
-    if (odd) {
+    const uint32_t *wide_w = wpk;
+    if (odd || wide) {
         uint32_t *const w = scratch + k4 + (in_c % 4 ? (p->k_w * in_c + 3) / 4 : 0);
-        for (int32_t i = 0; i < ((out_c + 1) / 2) * (k4 / 2); ++i) {
-            w[2 * i] = tme_sxtb16(wpk[i]);
-            w[2 * i + 1] = tme_sxtb16_ror8(wpk[i]);
-        }
-        wide = w;
+        tme_widen_weights(wpk, ((out_c + 1) / 2) * (k4 / 2), w);
+        wide_w = w;
     }
+#else
+    (void)wide;
 #endif
     const int direct = p->k_h == 1 && p->k_w == 1 && p->stride_h == 1 && p->stride_w == 1 &&
                        p->pad_h == 0 && p->pad_w == 0 && in_c % 4 == 0;
@@ -453,7 +483,7 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
         /* `two` and an even out_c as constants in the common instance: no per-output checks */
 #if defined(TME_CONV_PAIRS_ASM)
         if (mode == TME_RQ_RELU && lo == -128 && hi == 127 && add == NULL && two && (out_c & 1) == 0) {
-            tme_conv_pairs_rq(scratch, wide, k4, rq, out + pix * out_c, out_c, odd);
+            tme_conv_pairs_rq(scratch, wide_w, k4, rq, out + pix * out_c, out_c, odd, wide);
             continue;
         }
 #endif
@@ -475,20 +505,35 @@ static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, con
     if (p->rq_mode == TME_RQ_RELU && lo == -128 && hi == 127) { /* ReLU(6) at zero point -128: one SSAT */
 #if defined(TME_CONV_PAIRS_ASM)
         if (p->k4 & 4) { /* an odd count of 4-tap groups: only in this mode (see the header) */
-            tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL, 1);
+            tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL, 1, 0);
             return;
         }
 #endif
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL, 0);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL, 0, 0);
     } else if (p->rq_mode == TME_RQ_RELU && hi == 127) { /* ReLU: SSAT does the upper clamp */
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, 127, NULL, 0);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, 127, NULL, 0, 0);
     } else if (p->rq_mode == TME_RQ_RELU) {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, hi, NULL, 0);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, lo, hi, NULL, 0, 0);
     } else if (p->rq_mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* no activation */
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, NULL, 0);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, NULL, 0, 0);
     } else {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, NULL, 0);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, NULL, 0, 0);
     }
+}
+
+/* The same, the weights widened into scratch after the patches (and their staging) once per call
+ * for the written-out channel loop: 11 instructions per 16 MACs instead of 14. The generator calls
+ * it where the plan leaves the 2 x k4 x out_c bytes idle; other modes take the plain kernel. */
+static TME_UNUSED void tme_conv_im2col_wide_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
+                                               const uint32_t *wpk, const int32_t *bias,
+                                               const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
+#if defined(TME_CONV_PAIRS_ASM)
+    if (p->rq_mode == TME_RQ_RELU && p->act_min == -128 && p->act_max == 127 && !(p->k4 & 4)) {
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_RELU, -128, 127, NULL, 0, 1);
+        return;
+    }
+#endif
+    tme_conv_im2col_s8(p, in, wpk, bias, rq, scratch, out);
 }
 
 /* The same with a residual ADD fused in (see tme_conv_add_t); `out` is the ADD's output. */
@@ -499,8 +544,8 @@ static TME_UNUSED void tme_conv_im2col_add_s8(
     const tme_conv_add_t add = {ap, t_conv, t_skip, add_rq, skip};
     const int32_t lo = p->act_min, hi = p->act_max;
     if (p->rq_mode == TME_RQ_SIGNED && lo == -128 && hi == 127) { /* the usual: no activation */
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, &add, 0);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, TME_RQ_SIGNED, -128, 127, &add, 0, 0);
     } else {
-        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, &add, 0);
+        tme_conv_im2col_body(p, in, wpk, bias, rq, scratch, out, p->rq_mode, lo, hi, &add, 0, 0);
     }
 }
