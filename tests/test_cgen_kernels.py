@@ -198,14 +198,15 @@ def test_conv_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
 
 
 def _wide_chain(seed: int) -> bytes:
-    """A wide 1 x 1 conv sets the peak; behind a stride-2 conv, three 1 x 1 convs of 8, 16 and 24
-    input channels (k4 = 8, 16: the one-pass loops; 24: the group loop) on 7 x 7 pixels (an odd
-    last pixel) find their widened weights' bytes idle."""
+    """A wide 1 x 1 conv sets the peak; behind a stride-2 conv, 1 x 1 convs of 8, 16, 24, 64 and 64
+    input channels (k4 = 8, 16: the one-pass loops; 24, 64: the group loop) on 7 x 7 pixels (an odd
+    last pixel) find their widened weights' bytes idle, the second 64-channel one for 18 of its 32
+    channel pairs (the rest from the int8 weights)."""
     b = Int8Builder(np.random.default_rng(seed))
     x = b.activation((1, 14, 14, 8))
     y = b.conv(x, 48, (1, 1), 1, VALID, RELU, out_zp=-128)
     y = b.conv(y, 8, (3, 3), 2, SAME, RELU, out_zp=-128)
-    for out_c in (16, 24, 8):
+    for out_c in (16, 24, 64, 64, 8):
         y = b.conv(y, out_c, (1, 1), 1, VALID, RELU, out_zp=-128)
     return b.finish([x], [y])
 
@@ -213,18 +214,21 @@ def _wide_chain(seed: int) -> bytes:
 @pytest.mark.firmware
 @require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
 def test_widened_weights_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
-    """tme_conv_im2col_wide_s8 (weights widened into scratch the plan leaves idle) against TFLite
-    Micro under QEMU; choosing it does not grow the plan."""
+    """tme_conv_im2col_wide_s8 (weights widened into scratch the plan leaves idle, for all channel
+    pairs or some) against TFLite Micro under QEMU; choosing it does not grow the plan."""
     from tinyml_exp.export.cgen import build_program
     from tinyml_exp.export.cgen.planner import find_conflicts
 
     model = _wide_chain(7)
     res = generate_c(model, tmp_path / "wide", "layer")
-    assert [k.split(" <- ")[0] for k in res.kernels[2:]] == ["tme_conv_im2col_wide_s8"] * 3, res.kernels
+    assert [k.split(" <- ")[0] for k in res.kernels[2:]] == ["tme_conv_im2col_wide_s8"] * 5, res.kernels
     program, graph, _ = build_program(model)
     assert find_conflicts(program.requests, program.plan) == []
-    plain = [dataclasses.replace(step, roomier=None) for step in program.lowered]
-    program.lowered = plain
+    wide = [
+        dict(a.fields)["wide_pairs"] for step in program.steps[2:] for a in step.args if hasattr(a, "fields")
+    ]
+    assert wide == [8, 12, 32, 18, 4], wide
+    program.lowered = [dataclasses.replace(step, roomier=None) for step in program.lowered]
     assert program.plan_buffers(graph=graph).total_bytes == res.activation_bytes
     bad = _differ_from_tflm_on_qemu(model, random_inputs(model, 50, seed=7), tmp_path, "wide")
     assert bad == 0, f"{bad} values differ from TFLM"

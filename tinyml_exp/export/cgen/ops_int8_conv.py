@@ -28,7 +28,13 @@ from tinyml_exp.export.cgen.ops_int8 import (
     int8_out,
     requant_table,
 )
-from tinyml_exp.export.cgen.program import ScratchArg, Step, UnsupportedOperatorError, pack_int16_pairs
+from tinyml_exp.export.cgen.program import (
+    Roomier,
+    ScratchArg,
+    Step,
+    UnsupportedOperatorError,
+    pack_int16_pairs,
+)
 from tinyml_exp.tflite_graph import Operator, Tensor
 
 
@@ -62,9 +68,7 @@ class _Conv:
         (oh, ow, oc), (kh, kw) = self.out_hwc, self.k_hw
         return oh * ow * oc * kh * kw * (1 if self.depthwise else self.in_hwc[2])
 
-    def step(
-        self, kernel: str, args: tuple, scratch_bytes: int = 0, roomier: tuple[str, int] | None = None
-    ) -> Step:
+    def step(self, kernel: str, args: tuple, scratch_bytes: int = 0, roomier: Roomier | None = None) -> Step:
         source = "conv_im2col_s8.c" if kernel.startswith("tme_conv_im2col") else "conv_s8.c"
         return Step(kernel, source, self.ops, self.label, (*args, int8_out(self.out.index)), (self.x.index,),
                     self.out.index, macs=self.macs, scratch_bytes=scratch_bytes, roomier=roomier)  # fmt: skip
@@ -254,7 +258,7 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
         {
             "in_h": in_h, "in_w": in_w, "in_c": in_c, "out_h": out_h, "out_w": out_w, "out_c": out_c,
             "k_h": cv.k_hw[0], "k_w": cv.k_hw[1], "stride_h": cv.stride[0], "stride_w": cv.stride[1],
-            "pad_h": cv.pad[0], "pad_w": cv.pad[1], "k4": k4, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
+            "pad_h": cv.pad[0], "pad_w": cv.pad[1], "k4": k4, "wide_pairs": 0, "pad_value": cv.zp_in, "out_offset": cv.zp_out,
             "act_min": cv.act[0], "act_max": cv.act[1], "rq_mode": mode,
         },
     )  # fmt: skip
@@ -270,23 +274,27 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
     # the widened weights
     scratch = 4 * k4 + ((n + 3) // 4 * 4 if in_c % 4 else 0) + wide
     if add is None:
-        return cv.step(
-            "tme_conv_im2col_s8", args, scratch_bytes=scratch, roomier=_widened(cv, mode, k4, scratch)
-        )
+        return cv.step("tme_conv_im2col_s8", args, scratch_bytes=scratch, roomier=_widened(cv, mode, k4))
     return _fused_add_step(ctx, cv, add, args, scratch)
 
 
-WIDE_MIN_PIXELS = 16  # below, widening costs more than it saves (~1.2 instructions per weight)
+WIDE_MIN_PIXELS = 16  # below, widening costs more than it saves (~1 instruction per weight)
+WIDE_MIN_TAPS = 64  # widened channel pairs x k4 below which a split pass costs more than it saves
 
 
-def _widened(cv: _Conv, mode: int, k4: int, scratch: int) -> tuple[str, int] | None:
-    """The variant that widens all weights into scratch once per call (11 instructions per 16 MACs
-    instead of 14; the plan gives it the bytes only where they are idle): for the DSP build's
-    written-out channel loop (ReLU at zero point -128, even out_c, whole 8-tap groups)."""
+def _widened(cv: _Conv, mode: int, k4: int) -> Roomier | None:
+    """The variant that widens the weights of the first `wide_pairs` channel pairs into scratch
+    once per call (11 instructions per 16 MACs instead of 14), as many as the plan leaves idle
+    bytes for: for the DSP build's written-out channel loop (ReLU at zero point -128, even
+    out_c, whole 8-tap groups)."""
     (out_h, out_w, out_c) = cv.out_hwc
     if mode != RQ_RELU or cv.act != (-128, 127) or out_c % 2 or k4 % 8 or out_h * out_w < WIDE_MIN_PIXELS:
         return None
-    return "tme_conv_im2col_wide_s8", scratch + 2 * k4 * out_c
+    pairs = out_c // 2
+    least = min(pairs, -(-WIDE_MIN_TAPS // k4))  # all pairs, or enough for the split pass
+    return Roomier(
+        "tme_conv_im2col_wide_s8", unit_bytes=4 * k4, max_units=pairs, min_units=least, field="wide_pairs"
+    )
 
 
 def _im2col_weight_words(w: np.ndarray, k_h: int, n: int, k4: int) -> np.ndarray:

@@ -112,9 +112,21 @@ class Step:
     in_place_input: int | None = None  # or: only this input's element i (read before it is written)
     macs: int = 0
     scratch_bytes: int = 0  # working memory live during this step only
-    # (kernel, scratch_bytes) of a variant that runs faster with more scratch (same arguments, same
-    # access order), called instead when the plan leaves that much idle during this step
-    roomier: tuple[str, int] | None = None
+    roomier: Roomier | None = None
+
+
+@dataclass(frozen=True)
+class Roomier:
+    """A variant of a step's kernel that runs faster the more scratch it gets, with the same
+    arguments and access order: `units` (the largest count the plan leaves idle during the step,
+    `min_units` to `max_units`) of `unit_bytes` each beyond the step's own scratch, the count passed
+    in its parameter record's field `field`."""
+
+    kernel: str
+    unit_bytes: int
+    max_units: int
+    min_units: int
+    field: str
 
 
 @dataclass
@@ -210,17 +222,27 @@ class Program:
         return self.plan
 
     def _use_idle_bytes(self, alignment: int) -> None:
-        """Switch steps to their roomier variant where its scratch fits beside the buffers live
+        """Switch steps to their roomier variant with as many units as fit beside the buffers live
         during that step (a step's scratch lives in that step only, so the choices are independent)."""
         offsets = dict(self.plan.offsets)
         for i, step in enumerate(self.steps):
-            if step.roomier is None or not step.scratch_bytes:
+            room = step.roomier
+            if room is None or not step.scratch_bytes:
                 continue
-            kernel, size = step.roomier
-            at = free_offset(self.requests, self.plan, ("scratch", i), size, alignment)
-            if at is None:
+            key = ("scratch", i)
+
+            def fits(units: int, room: Roomier = room, base: int = step.scratch_bytes, key=key) -> int | None:
+                return free_offset(self.requests, self.plan, key, base + units * room.unit_bytes, alignment)
+
+            lo, hi = room.min_units - 1, room.max_units  # fits(lo) holds (or lo is below the range)
+            while lo < hi:  # the largest count that fits: a smaller buffer fits where a larger one does
+                mid = (lo + hi + 1) // 2
+                lo, hi = (mid, hi) if fits(mid) is not None else (lo, mid - 1)
+            if lo < room.min_units:
                 continue
-            self.steps[i] = replace(step, kernel=kernel, scratch_bytes=size, roomier=None)
+            at, size = fits(lo), step.scratch_bytes + lo * room.unit_bytes
+            args = tuple(_with_field(a, room.field, lo) if isinstance(a, Params) else a for a in step.args)
+            self.steps[i] = replace(step, kernel=room.kernel, args=args, scratch_bytes=size, roomier=None)
             self.requests = [
                 BufferRequest(r.key, size, r.first, r.last) if r.key == ("scratch", i) else r
                 for r in self.requests
@@ -255,6 +277,12 @@ class Program:
             buffers = {self.root(t): self.tensor_bytes[self.root(t)] for t in (*step.inputs, step.output)}
             busiest = max(busiest, sum(buffers.values()))
         return busiest
+
+
+def _with_field(params: Params, name: str, value: int) -> Params:
+    if name not in dict(params.fields):
+        raise ValueError(f"{params.ctype} has no field {name!r}")
+    return replace(params, fields=tuple((n, value if n == name else v) for n, v in params.fields))
 
 
 def pack_int16_pairs(lo: np.ndarray, hi: np.ndarray) -> tuple[int, ...]:

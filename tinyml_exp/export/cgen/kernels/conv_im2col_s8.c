@@ -17,6 +17,7 @@
 typedef struct {
     int32_t in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w;
     int32_t stride_h, stride_w, pad_h, pad_w, k4;
+    int32_t wide_pairs; /* tme_conv_im2col_wide_s8: the channel pairs whose weights it widens */
     int32_t pad_value, out_offset, act_min, act_max, rq_mode;
 } tme_conv_im2col_params_t;
 
@@ -318,14 +319,15 @@ done:
                        [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)                              \
                      : [wend] "m"(wend), [oc] "m"(out_c)                                           \
                      : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory")
-/* `wide` (a constant): wpk holds the weights widened (odd does too) */
+/* Channels [0, n) (n even) of two pixels, pixel b out_c bytes after a; `wide` (a constant): wpk
+ * holds the weights widened (odd does too). */
 TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int32_t k4,
-                                  const tme_rq_t *rq, int8_t *out, int32_t out_c, const int odd,
-                                  const int wide) {
+                                  const tme_rq_t *rq, int8_t *out, int32_t n, int32_t out_c,
+                                  const int odd, const int wide) {
     register const uint32_t *c __asm__("r6");
     register const uint32_t *w __asm__("r12") = wpk;
     register int32_t a0 __asm__("r8"), a1 __asm__("r9"), b0 __asm__("r10"), b1 __asm__("r11");
-    const uint32_t *const wend = wpk + (out_c / 2) * (odd || wide ? k4 : k4 / 2);
+    const uint32_t *const wend = wpk + (n / 2) * (odd || wide ? k4 : k4 / 2);
     const tme_rq_t *q = rq;
     int8_t *o = out;
     if (!odd && wide && (k4 == 8 || k4 == 16)) {
@@ -461,7 +463,7 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
     const uint32_t *wide_w = wpk;
     if (odd || wide) {
         uint32_t *const w = scratch + k4 + (in_c % 4 ? (p->k_w * in_c + 3) / 4 : 0);
-        tme_widen_weights(wpk, ((out_c + 1) / 2) * (k4 / 2), w);
+        tme_widen_weights(wpk, (odd ? (out_c + 1) / 2 : p->wide_pairs) * (k4 / 2), w);
         wide_w = w;
     }
 #else
@@ -483,7 +485,18 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
         /* `two` and an even out_c as constants in the common instance: no per-output checks */
 #if defined(TME_CONV_PAIRS_ASM)
         if (mode == TME_RQ_RELU && lo == -128 && hi == 127 && add == NULL && two && (out_c & 1) == 0) {
-            tme_conv_pairs_rq(scratch, wide_w, k4, rq, out + pix * out_c, out_c, odd, wide);
+            int8_t *const o = out + pix * out_c;
+            if (!wide) {
+                tme_conv_pairs_rq(scratch, wide_w, k4, rq, o, out_c, out_c, odd, 0);
+                continue;
+            }
+            /* the widened channel pairs, then the rest from the int8 weights */
+            const int32_t nw = 2 * p->wide_pairs;
+            tme_conv_pairs_rq(scratch, wide_w, k4, rq, o, nw, out_c, 0, 1);
+            if (nw != out_c) {
+                tme_conv_pairs_rq(scratch, wpk + p->wide_pairs * (k4 / 2), k4, rq + nw, o + nw,
+                                  out_c - nw, out_c, 0, 0);
+            }
             continue;
         }
 #endif
@@ -521,9 +534,10 @@ static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, con
     }
 }
 
-/* The same, the weights widened into scratch after the patches (and their staging) once per call
- * for the written-out channel loop: 11 instructions per 16 MACs instead of 14. The generator calls
- * it where the plan leaves the 2 x k4 x out_c bytes idle; other modes take the plain kernel. */
+/* The same, the weights of the first wide_pairs channel pairs widened into scratch after the
+ * patches (and their staging) once per call for the written-out channel loop: 11 instructions
+ * per 16 MACs instead of 14. The generator calls it with as many pairs (4 x k4 bytes each) as the
+ * plan leaves bytes idle; other modes take the plain kernel. */
 static TME_UNUSED void tme_conv_im2col_wide_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
                                                const uint32_t *wpk, const int32_t *bias,
                                                const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
