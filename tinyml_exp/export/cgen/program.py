@@ -181,6 +181,21 @@ class Program:
         if self.lowered is None:
             self.lowered = list(self.steps)
         self.steps = list(self.lowered)
+        span, size = self._buffers()
+        self.requests = [BufferRequest(key=b, size=size[b], first=s[0], last=s[1]) for b, s in span.items()]
+        self.requests += [
+            BufferRequest(key=("scratch", i), size=step.scratch_bytes, first=i, last=i)
+            for i, step in enumerate(self.steps)
+            if step.scratch_bytes
+        ]
+        offered = self._conv_overlaps(graph, span) if graph is not None and overlap else []
+        self.plan = plan_memory(self.requests, alignment=alignment, overlaps=offered)
+        self._use_idle_bytes(alignment)
+        return self.plan
+
+    def _buffers(self) -> tuple[dict[int, list[int]], dict[int, int]]:
+        """Lifetimes [first, last] and sizes of the buffers, tensors merged into the buffer of an
+        in-place input that dies at their step (sets `buffer_of`)."""
         end = len(self.steps)
         first: dict[int, int] = {self.root(self.input_tensor): -1}
         last: dict[int, int] = {self.root(self.input_tensor): -1}
@@ -210,16 +225,7 @@ class Program:
                     span[buf][1] = span.pop(out)[1]
                     size.pop(out)
                     break
-        self.requests = [BufferRequest(key=b, size=size[b], first=s[0], last=s[1]) for b, s in span.items()]
-        self.requests += [
-            BufferRequest(key=("scratch", i), size=step.scratch_bytes, first=i, last=i)
-            for i, step in enumerate(self.steps)
-            if step.scratch_bytes
-        ]
-        offered = self._conv_overlaps(graph, span) if graph is not None and overlap else []
-        self.plan = plan_memory(self.requests, alignment=alignment, overlaps=offered)
-        self._use_idle_bytes(alignment)
-        return self.plan
+        return span, size
 
     def _use_idle_bytes(self, alignment: int) -> None:
         """Switch steps to their roomier variant with as many units as fit beside the buffers live
