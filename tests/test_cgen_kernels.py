@@ -166,6 +166,9 @@ def test_depthwise_group_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> N
 CONV_ASM_CASES = {
     "stem_c3_stride2": ((9, 8, 3), 8, (3, 3), 2, SAME),  # 27 taps: k4 = 28, 7 groups (odd)
     "stem_c3_same": ((8, 7, 3), 16, (3, 3), 1, SAME),  # padding on all four sides
+    # the stem's inside pairs (straight-line) next to edge ones; odd out_w: pairs across rows
+    "stem_c3_stride2_odd_w": ((11, 13, 3), 8, (3, 3), 2, SAME),
+    "stem_c3_valid_odd_w": ((7, 9, 3), 8, (3, 3), 1, VALID),
     "c3_valid_odd_pixels": ((7, 7, 3), 4, (3, 3), 2, VALID),  # the last pixel: 7 groups in C
     "c3_odd_out": ((6, 5, 3), 5, (3, 3), 1, SAME),  # odd out_c: every pixel's 7 groups in C
     "c2_5x5": ((9, 8, 2), 4, (5, 5), 2, SAME),  # rows of 10 bytes: 2-byte tails, 13 groups

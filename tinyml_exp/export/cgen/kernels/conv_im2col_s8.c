@@ -48,8 +48,10 @@ TME_INLINE uint32_t *tme_fill(uint32_t v, int32_t words, uint32_t *col) {
 
 #if defined(__GNUC__)
 #define TME_NOINLINE __attribute__((noinline))
+#define TME_LIKELY(c) __builtin_expect(!!(c), 1)
 #else
 #define TME_NOINLINE
+#define TME_LIKELY(c) (c)
 #endif
 
 /* Stores tap value v as the int16 at index `i` of `col` (alias-safe: the patch is read as words). */
@@ -144,14 +146,80 @@ static TME_NOINLINE void tme_im2col_pair_any_s8(const tme_conv_im2col_params_t *
     tme_im2col_pair_s8(p, in, pix, two, col, stage, p->k_h, p->k_w * p->in_c);
 }
 
-/* The pair for in_c % 4 != 0; the 3 x 3 x 3 stem with constant sizes (unrolled). A function of its
- * own: inlined into the body, it changes how GCC allocates the in_c % 4 == 0 path's registers
+/* Both patches of 3 rows of 9 bytes (`step` apart) when both windows lie inside the input, b's
+ * `db` bytes after a's: straight-line, the tail's taps 0, 1, 2 are the rows' last bytes. Tap 3
+ * (word 25's high half) has a zero weight: it keeps row 1's sign extension. */
+#if defined(TME_DSP)
+/* GCC neither pairs the stores nor packs with PKHBT here (~100 instructions), so it is written
+ * out (55): per row and pixel 2 LDR and 4 SXTB16, one STM per group of both pixels (a's 2 words,
+ * then b's: r2-r5), the rows' last bytes into r8-r11 and stored with one STM at the end. */
+#define TME_STEM_ROW(TA, TB)                                                                       \
+    "ldr r2, [%[a]]\n\tldr r4, [%[b]]\n\tsxtb16 r3, r2, ror #8\n\tsxtb16 r2, r2\n\t"                \
+    "sxtb16 r5, r4, ror #8\n\tsxtb16 r4, r4\n\tstmia %[c]!, {r2, r3, r4, r5}\n\t"                   \
+    "ldr r2, [%[a], #4]\n\tldr r4, [%[b], #4]\n\tsxtb16 r3, r2, ror #8\n\tsxtb16 r2, r2\n\t"      \
+    "sxtb16 r5, r4, ror #8\n\tsxtb16 r4, r4\n\tstmia %[c]!, {r2, r3, r4, r5}\n\t"                   \
+    "ldrsb " TA ", [%[a], #8]\n\tldrsb " TB ", [%[b], #8]\n\t"
+TME_INLINE void tme_im2col_stem_inside_s8(const int8_t *a, const int32_t db, const int32_t step,
+                                          uint32_t *col) {
+    const int8_t *b = a + db;
+    __asm__ volatile(TME_STEM_ROW("r8", "r10") "add %[a], %[s]\n\tadd %[b], %[s]\n\t"
+                     TME_STEM_ROW("r9", "r11") "add %[a], %[s]\n\tadd %[b], %[s]\n\t"
+                     TME_STEM_ROW("r2", "r4")
+                     "pkhbt r8, r8, r2, lsl #16\n\tpkhbt r10, r10, r4, lsl #16\n\t"
+                     "stmia %[c], {r8, r9, r10, r11}\n\t"
+                     : [a] "+r"(a), [b] "+r"(b), [c] "+r"(col)
+                     : [s] "r"(step)
+                     : "r2", "r3", "r4", "r5", "r8", "r9", "r10", "r11", "memory");
+}
+#else
+/* One filter row of 9 bytes of both pixels (a, b): its 2 words each; the last byte is the tail's. */
+TME_INLINE void tme_im2col_row9_pair(const int8_t *a, const int8_t *b, uint32_t *col) {
+    const uint32_t a0 = tme_load32(a), b0 = tme_load32(b);
+    const uint32_t a1 = tme_load32(a + 4), b1 = tme_load32(b + 4);
+    col[0] = tme_sxtb16(a0);
+    col[1] = tme_sxtb16_ror8(a0);
+    col[2] = tme_sxtb16(b0);
+    col[3] = tme_sxtb16_ror8(b0);
+    col[4] = tme_sxtb16(a1);
+    col[5] = tme_sxtb16_ror8(a1);
+    col[6] = tme_sxtb16(b1);
+    col[7] = tme_sxtb16_ror8(b1);
+}
+
+TME_INLINE void tme_im2col_stem_inside_s8(const int8_t *a, const int32_t db, const int32_t step,
+                                          uint32_t *col) {
+    const int8_t *const b = a + db;
+    tme_im2col_row9_pair(a, b, col);
+    tme_im2col_row9_pair(a + step, b + step, col + 8);
+    tme_im2col_row9_pair(a + 2 * step, b + 2 * step, col + 16);
+    col[24] = tme_pack16(a[8], a[2 * step + 8]);
+    col[25] = (uint32_t)(int32_t)a[step + 8];
+    col[26] = tme_pack16(b[8], b[2 * step + 8]);
+    col[27] = (uint32_t)(int32_t)b[step + 8];
+}
+#endif
+
+/* The pair for in_c % 4 != 0; the 3 x 3 x 3 stem (filter rows of 9 bytes) straight-line when both
+ * windows lie inside (marked likely: GCC then loads less of `p` ahead of the tests). A function of
+ * its own: inlined into the body, it changes how GCC allocates the in_c % 4 == 0 path's registers
  * (ResNet-8 +11 %). */
 static TME_NOINLINE void tme_im2col_staged_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
                                               int32_t pix, int two, uint32_t *col, int8_t *stage) {
     if (p->k_h != 3 || p->k_w * p->in_c != 9) {
         tme_im2col_pair_any_s8(p, in, pix, two, col, stage);
         return;
+    }
+    const int32_t out_w = p->out_w;
+    const int32_t oy = pix / out_w, ox = pix - oy * out_w;
+    const int32_t iy0 = oy * p->stride_h - p->pad_h;
+    if (TME_LIKELY(two && ox + 1 < out_w && iy0 >= 0 && iy0 + 3 <= p->in_h)) {
+        const int32_t in_w = p->in_w, stride_w = p->stride_w, ix0 = ox * stride_w - p->pad_w;
+        if (TME_LIKELY(ix0 >= 0 && ix0 + stride_w + p->k_w <= in_w)) {
+            const int32_t in_c = p->in_c;
+            tme_im2col_stem_inside_s8(in + (iy0 * in_w + ix0) * in_c, stride_w * in_c, in_w * in_c,
+                                      col);
+            return;
+        }
     }
     tme_im2col_pair_s8(p, in, pix, two, col, stage, 3, 9);
 }
