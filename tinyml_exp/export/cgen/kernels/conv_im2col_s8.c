@@ -450,7 +450,8 @@ TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k4,
 #endif
 
 /* A residual ADD fused into the conv (the generator fuses when the conv output feeds only the ADD):
- * the conv's int8 output y is computed exactly as alone, then z = ADD(y, skip) from the ADD's
+ * the conv's int8 outputs y of a pixel pair are computed exactly as alone (into scratch, by the
+ * same loops), then z = ADD(y, skip) from the ADD's
  * tables (eltwise_s8.c: t_conv[y] + t_skip[skip] requantized once). z may overwrite `skip`
  * (element i is read before it is written). */
 typedef struct {
@@ -464,22 +465,38 @@ typedef struct {
     const int8_t *skip;
 } tme_conv_add_t;
 
-/* Stores output `i` (conv output y, requantized): y itself, or ADD(y, skip[i]) when fused. */
-TME_INLINE void tme_conv_store(int8_t *out, int32_t i, int32_t y, const tme_conv_add_t *add) {
-    if (add == NULL) {
-        out[i] = (int8_t)y;
-        return;
+/* z[base + i] = ADD(y[i], skip[base + i]) for i < n, the ADD's mode and bounds constants. */
+TME_INLINE void tme_conv_add_run(const tme_conv_add_t *add, const int8_t *y, int8_t *out, int32_t n,
+                                 const int32_t mode, const int32_t lo, const int32_t hi) {
+    const tme_rq_t q = *add->rq;
+    const int32_t *const tc = add->t_conv + 128, *const ts = add->t_skip + 128;
+    const int8_t *const skip = add->skip;
+    const int32_t zp = add->p->out_offset;
+    for (int32_t i = 0; i < n; ++i) {
+        out[i] = tme_rq_out(tc[y[i]] + ts[skip[i]], &q, mode, zp, lo, hi);
     }
+}
+
+/* The fused ADD over a pixel pair's conv outputs y (n bytes), read from skip[base] and written to
+ * out[base] (which may be skip: element i is read before it is written). The ADD's constants are
+ * copied into locals first: every int8 store may alias them. */
+TME_INLINE void tme_conv_add_rows(const tme_conv_add_t *add, const int8_t *y, int8_t *out,
+                                  int32_t base, int32_t n) {
+    tme_conv_add_t at = *add;
     const tme_conv_add_params_t *a = add->p;
-    const int32_t sum = add->t_conv[128 + y] + add->t_skip[128 + add->skip[i]];
-    out[i] = tme_rq_out(sum, add->rq, a->rq_mode, a->out_offset, a->act_min, a->act_max);
+    at.skip += base;
+    if (a->rq_mode == TME_RQ_RELU && a->act_max == 127) { /* the ADD's ReLU: SSAT does the top */
+        tme_conv_add_run(&at, y, out + base, n, TME_RQ_RELU, a->act_min, 127);
+    } else {
+        tme_conv_add_run(&at, y, out + base, n, a->rq_mode, a->act_min, a->act_max);
+    }
 }
 
 /* The output channels of pixels pix (at out[ia]) and pix + 1 (when `two`); `even`: out_c is even. */
 TME_INLINE void tme_conv_im2col_channels(const tme_conv_im2col_params_t *p, const uint32_t *scratch,
                                          const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
                                          int8_t *out, const int32_t ia, const int32_t mode,
-                                         const int32_t lo, const int32_t hi, const tme_conv_add_t *add,
+                                         const int32_t lo, const int32_t hi,
                                          const int two, const int even, const int odd) {
     const int32_t out_c = p->out_c, k4 = p->k4, zp = p->out_offset;
     const int32_t ib = ia + out_c;
@@ -487,15 +504,15 @@ TME_INLINE void tme_conv_im2col_channels(const tme_conv_im2col_params_t *p, cons
     for (int32_t oc = 0; oc < out_c; oc += 2, wp += k4 / 2) {
         int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
         tme_dot_2x2(scratch, wp, k4, acc, odd);
-        tme_conv_store(out, ia + oc, tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi), add);
+        out[ia + oc] = tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi);
         if (two) {
-            tme_conv_store(out, ib + oc, tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi), add);
+            out[ib + oc] = tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi);
         }
         if (even || oc + 1 < out_c) {
             const tme_rq_t *q = rq + oc + 1;
-            tme_conv_store(out, ia + oc + 1, tme_rq_out(acc[1], q, mode, zp, lo, hi), add);
+            out[ia + oc + 1] = tme_rq_out(acc[1], q, mode, zp, lo, hi);
             if (two) {
-                tme_conv_store(out, ib + oc + 1, tme_rq_out(acc[3], q, mode, zp, lo, hi), add);
+                out[ib + oc + 1] = tme_rq_out(acc[3], q, mode, zp, lo, hi);
             }
         }
     }
@@ -525,12 +542,16 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
     int8_t *stage = (int8_t *)(void *)(scratch + k4);
     /* a 1 x 1, stride 1 patch is the input pixel itself: widened in place, without the gather */
     const int32_t in_c = p->in_c;
+    /* after the patches and the staging bytes: the widened weights, or a fused ADD's conv outputs
+     * of the pixel pair (the ADD then runs over them with its constants in registers) */
+    uint32_t *const after = scratch + k4 + (in_c % 4 ? (p->k_w * in_c + 3) / 4 : 0);
+    int8_t *const ybuf = (int8_t *)(void *)after;
 #if defined(TME_CONV_PAIRS_ASM)
     /* an odd group count (a small layer, see the generator): the weights widened once into
      * scratch after the staging bytes, for the asm loop; the C paths read them as they are */
     const uint32_t *wide_w = wpk;
     if (odd || wide) {
-        uint32_t *const w = scratch + k4 + (in_c % 4 ? (p->k_w * in_c + 3) / 4 : 0);
+        uint32_t *const w = after;
         tme_widen_weights(wpk, (odd ? (out_c + 1) / 2 : p->wide_pairs) * (k4 / 2), w);
         wide_w = w;
     }
@@ -552,33 +573,41 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
         }
         /* `two` and an even out_c as constants in the common instance: no per-output checks */
 #if defined(TME_CONV_PAIRS_ASM)
-        if (mode == TME_RQ_RELU && lo == -128 && hi == 127 && add == NULL && two && (out_c & 1) == 0) {
-            int8_t *const o = out + pix * out_c;
+        int8_t *const o = add != NULL ? ybuf : out + pix * out_c;
+        if (mode == TME_RQ_RELU && lo == -128 && hi == 127 && two && (out_c & 1) == 0) {
             if (!wide) {
                 tme_conv_pairs_rq(scratch, wide_w, k4, rq, o, out_c, out_c, odd, 0);
-                continue;
+            } else { /* the widened channel pairs, then the rest from the int8 weights */
+                const int32_t nw = 2 * p->wide_pairs;
+                tme_conv_pairs_rq(scratch, wide_w, k4, rq, o, nw, out_c, 0, 1);
+                if (nw != out_c) {
+                    tme_conv_pairs_rq(scratch, wpk + p->wide_pairs * (k4 / 2), k4, rq + nw, o + nw,
+                                      out_c - nw, out_c, 0, 0);
+                }
             }
-            /* the widened channel pairs, then the rest from the int8 weights */
-            const int32_t nw = 2 * p->wide_pairs;
-            tme_conv_pairs_rq(scratch, wide_w, k4, rq, o, nw, out_c, 0, 1);
-            if (nw != out_c) {
-                tme_conv_pairs_rq(scratch, wpk + p->wide_pairs * (k4 / 2), k4, rq + nw, o + nw,
-                                  out_c - nw, out_c, 0, 0);
+            if (add != NULL) {
+                tme_conv_add_rows(add, ybuf, out, pix * out_c, 2 * out_c);
             }
             continue;
         }
+#else
+        int8_t *const o = add != NULL ? ybuf : out + pix * out_c;
 #endif
         if (two && (out_c & 1) == 0) {
-            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, 1, 1, odd);
+            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, o, 0, mode, lo, hi, 1, 1, odd);
         } else {
-            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, out, pix * out_c, mode, lo, hi, add, two, 0, odd);
+            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, o, 0, mode, lo, hi, two, 0, odd);
+        }
+        if (add != NULL) {
+            tme_conv_add_rows(add, ybuf, out, pix * out_c, (two ? 2 : 1) * out_c);
         }
     }
 }
 
 /* bias: bias' per channel, padded to an even count; scratch: 2 x k4 int16 (two patches), then for
  * in_c % 4 != 0 one filter row's k_w * in_c staging bytes (rounded up to a word), then for an odd
- * k4 / 4 the widened weights (4 x k4 bytes per channel pair). */
+ * k4 / 4 (or tme_conv_im2col_wide_s8's wide_pairs) the widened weights (4 x k4 bytes per channel
+ * pair), or with a fused ADD the pixel pair's 2 x out_c conv outputs. */
 static TME_UNUSED void tme_conv_im2col_s8(const tme_conv_im2col_params_t *p, const int8_t *in,
                                           const uint32_t *wpk, const int32_t *bias,
                                           const tme_rq_t *rq, uint32_t *scratch, int8_t *out) {
