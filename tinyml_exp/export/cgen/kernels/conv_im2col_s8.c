@@ -387,6 +387,17 @@ done:
                        [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)                              \
                      : [wend] "m"(wend), [oc] "m"(out_c)                                           \
                      : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory")
+/* k4 = 8 (c at the second group: both loads without writeback) or 16; GL(LD, MAC), G(MAC): the
+ * group with its load given, and with its own */
+#define TME_PAIRS1_K(GL, G)                                                                        \
+    if (k4 == 8) {                                                                                 \
+        c = col + 4;                                                                               \
+        TME_PAIRS1_ASM(GL(TME_PAIRS1_LD0, TME_PAIR_SET) GL(TME_PAIRS1_LD1, TME_PAIR_ACC));         \
+    } else {                                                                                       \
+        c = col;                                                                                   \
+        TME_PAIRS1_ASM(G(TME_PAIR_SET) G(TME_PAIR_ACC) G(TME_PAIR_ACC) G(TME_PAIR_ACC)             \
+                           "sub %[c], %[c], #64\n\t");                                              \
+    }
 /* Channels [0, n) (n even) of two pixels, pixel b out_c bytes after a; `wide` (a constant): wpk
  * holds the weights widened (odd does too). */
 TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int32_t k4,
@@ -398,31 +409,12 @@ TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int3
     const uint32_t *const wend = wpk + (n / 2) * (odd || wide ? k4 : k4 / 2);
     const tme_rq_t *q = rq;
     int8_t *o = out;
-    if (!odd && wide && (k4 == 8 || k4 == 16)) {
-        register const tme_rq_t *qr __asm__("r7") = rq;
-        if (k4 == 8) {
-            c = col + 4;
-            TME_PAIRS1_ASM(TME_PAIR_GROUP_WL(TME_PAIRS1_LD0, TME_PAIR_SET)
-                               TME_PAIR_GROUP_WL(TME_PAIRS1_LD1, TME_PAIR_ACC));
-        } else {
-            c = col;
-            TME_PAIRS1_ASM(TME_PAIR_GROUP_W(TME_PAIR_SET) TME_PAIR_GROUP_W(TME_PAIR_ACC)
-                               TME_PAIR_GROUP_W(TME_PAIR_ACC) TME_PAIR_GROUP_W(TME_PAIR_ACC)
-                                   "sub %[c], %[c], #64\n\t");
-        }
-        return;
-    }
     if (!odd && (k4 == 8 || k4 == 16)) { /* one pass: see TME_PAIRS1_ASM */
         register const tme_rq_t *qr __asm__("r7") = rq;
-        if (k4 == 8) { /* c at the second group: both loads without writeback */
-            c = col + 4;
-            TME_PAIRS1_ASM(TME_PAIR_GROUP_L(TME_PAIRS1_LD0, TME_PAIR_SET)
-                               TME_PAIR_GROUP_L(TME_PAIRS1_LD1, TME_PAIR_ACC));
+        if (wide) {
+            TME_PAIRS1_K(TME_PAIR_GROUP_WL, TME_PAIR_GROUP_W);
         } else {
-            c = col;
-            TME_PAIRS1_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC)
-                               TME_PAIR_GROUP(TME_PAIR_ACC) TME_PAIR_GROUP(TME_PAIR_ACC)
-                                   "sub %[c], %[c], #64\n\t");
+            TME_PAIRS1_K(TME_PAIR_GROUP_L, TME_PAIR_GROUP);
         }
         return;
     }
