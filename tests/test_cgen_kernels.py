@@ -200,6 +200,35 @@ def test_conv_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
         assert bad == 0, f"{name}: {bad} values differ from TFLM"
 
 
+# (input H, W, C), out_c, stride, output zero point: 3 x 3 SAME convs without activation
+# (TME_RQ_SIGNED) on the asm group loop (k4 = 9 x C, a multiple of 8, >= 24), even out_c
+SIGNED_ASM_CASES = {
+    "c8_stride2_odd_pixels": ((9, 9, 8), 6, 2, 3),  # k4 = 72; 5 x 5 pixels: the last one in C
+    "c16": ((6, 5, 16), 16, 1, -20),  # k4 = 144, as ResNet-8's second convs
+    "c8_zp_high": ((5, 6, 8), 2, 1, 90),  # one channel pair; many outputs clamp at 127
+}
+
+
+@pytest.mark.firmware
+@require_commands("arm-none-eabi-gcc", "make", "qemu-system-arm")
+def test_signed_conv_asm_path_is_bit_exact_on_the_cortex_m4(tmp_path: Path) -> None:
+    """The group loop with the bias added and the negative sums' rounding term (TME_PAIR_RQS), alone
+    and with a fused residual ADD, against TFLite Micro under QEMU."""
+    for i, (name, (hwc, out_c, stride, out_zp)) in enumerate(sorted(SIGNED_ASM_CASES.items())):
+        b = Int8Builder(np.random.default_rng(400 + i))
+        x = b.activation((1, *hwc))
+        model = b.finish([x], [b.conv(x, out_c, (3, 3), stride, SAME, 0, out_zp=out_zp)])
+        res = generate_c(model, tmp_path / name, "layer")
+        assert ".act_min = -128, .act_max = 127, .rq_mode = 2}" in res.model_c.read_text(), name
+        bad = _differ_from_tflm_on_qemu(model, random_inputs(model, 50, seed=i), tmp_path, name)
+        assert bad == 0, f"{name}: {bad} values differ from TFLM"
+    model = _residual_model(9, (5, 6, 8), RELU, 0, 1)  # conv (no activation) + ADD, fused
+    res = generate_c(model, tmp_path / "add", "layer")
+    assert res.kernels[0].startswith("tme_conv_im2col_add_s8"), res.kernels
+    bad = _differ_from_tflm_on_qemu(model, random_inputs(model, 50, seed=9), tmp_path, "add")
+    assert bad == 0, f"fused ADD: {bad} values differ from TFLM"
+
+
 def _wide_chain(seed: int) -> bytes:
     """A wide 1 x 1 conv sets the peak; behind a stride-2 conv, 1 x 1 convs of 8, 16, 24, 64 and 64
     input channels (k4 = 8, 16: the one-pass loops; 24, 64: the group loop) on 7 x 7 pixels (an odd

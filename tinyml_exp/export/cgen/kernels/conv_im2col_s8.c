@@ -363,16 +363,29 @@ done:
 #define TME_PAIRS_LDQ_l ""
 #define TME_PAIRS_STQ_l ""
 #define TME_PAIRS_PRE_l "ldr lr, %[q]\n\t"
-#define TME_PAIRS_ASM(FIRST, G, Q)                                                                 \
+#define TME_PAIRS_ASM(FIRST, G, Q) TME_PAIRS_ASM_X(FIRST, G, Q, "", TME_PAIR_RQ)
+/* BIAS: code before the requantization (the bias pointer bp in memory), RQ: the channel's form */
+#define TME_PAIRS_ASM_X(FIRST, G, Q, BIAS, RQ)                                                     \
     __asm__ volatile(TME_PAIRS_PRE_##Q "1:\n\tldr %[c], %[col]\n\t" FIRST "cmp %[c], %[cend]\n\t"   \
                      "beq 3f\n\t2:\n\t" G(TME_PAIR_ACC) G(TME_PAIR_ACC) "cmp %[c], %[cend]\n\t"        \
-                     "bne 2b\n\t3:\n\t" TME_PAIRS_LDQ_##Q "ldr %[c], %[oc]\n\tldr r5, %[o]\n\t"         \
-                     TME_PAIR_RQ("%[a0]", "%[b0]") TME_PAIR_RQ("%[a1]", "%[b1]") TME_PAIRS_STQ_##Q   \
+                     "bne 2b\n\t3:\n\t" BIAS TME_PAIRS_LDQ_##Q "ldr %[c], %[oc]\n\tldr r5, %[o]\n\t"    \
+                     RQ("%[a0]", "%[b0]") RQ("%[a1]", "%[b1]") TME_PAIRS_STQ_##Q                     \
                      "str r5, %[o]\n\tldr r0, %[wend]\n\tcmp %[w], r0\n\tbne 1b\n\t"                    \
                      : [c] "=&r"(c), [w] "+r"(w), [o] "+m"(o), [q] "+m"(q), [a0] "=&r"(a0),        \
-                       [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1)                              \
+                       [a1] "=&r"(a1), [b0] "=&r"(b0), [b1] "=&r"(b1), [bp] "+m"(bp)               \
                      : [col] "m"(col), [cend] "r"(cend), [wend] "m"(wend), [oc] "m"(out_c)        \
                      : "r0", "r1", "r2", "r3", "r4", "r5", "lr", "cc", "memory")
+/* TME_RQ_SIGNED (no activation: SSAT is the clamp): the bias pair added to the sums, then per
+ * output SMLAL, the rounding term -[acc < 0] * 2^31 (LSR of the sum, SUBS / SBC), ASR, SSAT. */
+#define TME_PAIR_BIAS                                                                              \
+    "ldr r0, %[bp]\n\tldrd r1, r2, [r0], #8\n\tstr r0, %[bp]\n\t"                                 \
+    "add %[a0], %[a0], r1\n\tadd %[b0], %[b0], r1\n\tadd %[a1], %[a1], r2\n\tadd %[b1], %[b1], r2\n\t"
+#define TME_PAIR_RQS(A, B)                                                                         \
+    "ldmia lr!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tlsr " A ", " A ", #31\n\t"          \
+    "subs r0, r0, " A ", lsl #31\n\tsbc r1, r1, #0\n\tasr r1, r1, r3\n\t"                          \
+    "ldrd r0, r4, [lr, #-16]\n\tsmlal r0, r4, " B ", r2\n\tlsr " B ", " B ", #31\n\t"              \
+    "subs r0, r0, " B ", lsl #31\n\tsbc r4, r4, #0\n\tasr r4, r4, r3\n\t"                          \
+    "ssat r1, #8, r1\n\tssat r4, #8, r4\n\tstrb r4, [r5, %[c]]\n\tstrb r1, [r5], #1\n\t"
 /* 2 or 4 groups (k4 = 8, 16: the 1 x 1 convs of 8 or 16 input channels, where the loop's overhead
  * weighs most) written out as one pass: no patch end, no compares; the freed r7 keeps the rq
  * pointer (lr takes out_c in the requantization), so only the output pointer stays in memory. */
@@ -409,6 +422,7 @@ TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int3
     const uint32_t *const wend = wpk + (n / 2) * (odd || wide ? k4 : k4 / 2);
     const tme_rq_t *q = rq;
     int8_t *o = out;
+    const int32_t *bp = 0; /* unused here */
     if (!odd && (k4 == 8 || k4 == 16)) { /* one pass: see TME_PAIRS1_ASM */
         register const tme_rq_t *qr __asm__("r7") = rq;
         if (wide) {
@@ -426,6 +440,22 @@ TME_INLINE void tme_conv_pairs_rq(const uint32_t *col, const uint32_t *wpk, int3
     } else {
         TME_PAIRS_ASM(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC), TME_PAIR_GROUP, m);
     }
+}
+/* All output channels (out_c even) of two pixels in TME_RQ_SIGNED at [-128, 127], the bias from
+ * `bias` (k4 a multiple of 8, at least 24: the group loop). */
+TME_INLINE void tme_conv_pairs_signed(const uint32_t *col, const uint32_t *wpk, int32_t k4,
+                                      const tme_rq_t *rq, const int32_t *bias, int8_t *out,
+                                      int32_t out_c) {
+    register const uint32_t *c __asm__("r6");
+    register const uint32_t *w __asm__("r12") = wpk;
+    register int32_t a0 __asm__("r8"), a1 __asm__("r9"), b0 __asm__("r10"), b1 __asm__("r11");
+    register const uint32_t *cend __asm__("r7") = col + k4;
+    const uint32_t *const wend = wpk + (out_c / 2) * (k4 / 2);
+    const tme_rq_t *q = rq;
+    int8_t *o = out;
+    const int32_t *bp = bias;
+    TME_PAIRS_ASM_X(TME_PAIR_GROUP(TME_PAIR_SET) TME_PAIR_GROUP(TME_PAIR_ACC), TME_PAIR_GROUP, m,
+                    TME_PAIR_BIAS, TME_PAIR_RQS);
 }
 #else
 TME_INLINE void tme_dot_2x2(const uint32_t *col, const uint32_t *wp, int32_t k4, int32_t *acc,
@@ -577,6 +607,14 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
                                       out_c - nw, out_c, 0, 0);
                 }
             }
+            if (add != NULL) {
+                tme_conv_add_rows(add, ybuf, out, pix * out_c, 2 * out_c);
+            }
+            continue;
+        }
+        if (mode == TME_RQ_SIGNED && lo == -128 && hi == 127 && two && (out_c & 1) == 0 && !odd &&
+            k4 % 8 == 0 && k4 >= 24) {
+            tme_conv_pairs_signed(scratch, wpk, k4, rq, bias, o, out_c);
             if (add != NULL) {
                 tme_conv_add_rows(add, ybuf, out, pix * out_c, 2 * out_c);
             }
