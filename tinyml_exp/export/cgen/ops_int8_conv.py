@@ -275,9 +275,8 @@ def _lower_im2col(ctx: LowerContext, cv: _Conv, add: Operator | None = None) -> 
     scratch = 4 * k4 + ((n + 3) // 4 * 4 if in_c % 4 else 0) + wide
     if add is None:
         return cv.step("tme_conv_im2col_s8", args, scratch_bytes=scratch, roomier=_widened(cv, mode, k4))
-    return _fused_add_step(
-        ctx, cv, add, args, scratch + (2 * out_c + 3) // 4 * 4
-    )  # + the pair's conv outputs
+    pair_outputs = (2 * out_c + 3) // 4 * 4  # the fused ADD's input: the pixel pair's conv outputs
+    return _fused_add_step(ctx, cv, add, args, scratch + pair_outputs)
 
 
 WIDE_MIN_PIXELS = 16  # below, widening costs more than it saves (~1 instruction per weight)
