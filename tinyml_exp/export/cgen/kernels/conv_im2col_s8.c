@@ -343,10 +343,13 @@ done:
  * again for pixel b, SMLAL, ASR, SSAT, STRB (to r5, b at out_c = r6 bytes after a). */
 #define TME_PAIR_RQ(A, B) TME_PAIR_RQ_X("lr", "%[c]", A, B)
 /* Q: the register of the rq pointer, OC: of out_c */
-#define TME_PAIR_RQ_X(Q, OC, A, B)                                                                 \
-    "ldmia " Q "!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tasr r1, r1, r3\n\t"            \
-    "ldrd r0, r4, [" Q ", #-16]\n\tsmlal r0, r4, " B ", r2\n\tasr r4, r4, r3\n\t"                \
+#define TME_PAIR_RQ_X(Q, OC, A, B) TME_PAIR_RQ_T(Q, OC, A, B, TME_RQ_NO_TERM)
+/* T(S, HI): a term added to the 64-bit product (r0, HI) of the sum S, which it may overwrite */
+#define TME_PAIR_RQ_T(Q, OC, A, B, T)                                                              \
+    "ldmia " Q "!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\t" T(A, "r1") "asr r1, r1, r3\n\t" \
+    "ldrd r0, r4, [" Q ", #-16]\n\tsmlal r0, r4, " B ", r2\n\t" T(B, "r4") "asr r4, r4, r3\n\t"     \
     "ssat r1, #8, r1\n\tssat r4, #8, r4\n\tstrb r4, [r5, " OC "]\n\tstrb r1, [r5], #1\n\t"
+#define TME_RQ_NO_TERM(S, HI) 
 #define TME_CONV_PAIRS_ASM 1
 /* All output channels (out_c even) of two pixels, TME_RQ_RELU at zero point -128 (one SSAT) with
  * the bias in c (the generator folds it there: the sums start at 0). In C, GCC reloads the
@@ -380,12 +383,9 @@ done:
 #define TME_PAIR_BIAS                                                                              \
     "ldr r0, %[bp]\n\tldrd r1, r2, [r0], #8\n\tstr r0, %[bp]\n\t"                                 \
     "add %[a0], %[a0], r1\n\tadd %[b0], %[b0], r1\n\tadd %[a1], %[a1], r2\n\tadd %[b1], %[b1], r2\n\t"
-#define TME_PAIR_RQS(A, B)                                                                         \
-    "ldmia lr!, {r0, r1, r2, r3}\n\tsmlal r0, r1, " A ", r2\n\tlsr " A ", " A ", #31\n\t"          \
-    "subs r0, r0, " A ", lsl #31\n\tsbc r1, r1, #0\n\tasr r1, r1, r3\n\t"                          \
-    "ldrd r0, r4, [lr, #-16]\n\tsmlal r0, r4, " B ", r2\n\tlsr " B ", " B ", #31\n\t"              \
-    "subs r0, r0, " B ", lsl #31\n\tsbc r4, r4, #0\n\tasr r4, r4, r3\n\t"                          \
-    "ssat r1, #8, r1\n\tssat r4, #8, r4\n\tstrb r4, [r5, %[c]]\n\tstrb r1, [r5], #1\n\t"
+#define TME_PAIR_RQS(A, B) TME_PAIR_RQ_T("lr", "%[c]", A, B, TME_RQ_NEG_TERM)
+#define TME_RQ_NEG_TERM(S, HI)                                                                     \
+    "lsr " S ", " S ", #31\n\tsubs r0, r0, " S ", lsl #31\n\tsbc " HI ", " HI ", #0\n\t"
 /* 2 or 4 groups (k4 = 8, 16: the 1 x 1 convs of 8 or 16 input channels, where the loop's overhead
  * weighs most) written out as one pass: no patch end, no compares; the freed r7 keeps the rq
  * pointer (lr takes out_c in the requantization), so only the output pointer stays in memory. */
@@ -514,27 +514,28 @@ TME_INLINE void tme_conv_add_rows(const tme_conv_add_t *add, const int8_t *y, in
     }
 }
 
-/* The output channels of pixels pix (at out[ia]) and pix + 1 (when `two`); `even`: out_c is even. */
+/* The output channels of pixels pix (at out) and pix + 1 (at out + out_c, when `two`); `even`:
+ * out_c is even. */
 TME_INLINE void tme_conv_im2col_channels(const tme_conv_im2col_params_t *p, const uint32_t *scratch,
                                          const uint32_t *wpk, const int32_t *bias, const tme_rq_t *rq,
-                                         int8_t *out, const int32_t ia, const int32_t mode,
+                                         int8_t *out, const int32_t mode,
                                          const int32_t lo, const int32_t hi,
                                          const int two, const int even, const int odd) {
     const int32_t out_c = p->out_c, k4 = p->k4, zp = p->out_offset;
-    const int32_t ib = ia + out_c;
+    int8_t *const ob = out + out_c;
     const uint32_t *wp = wpk;
     for (int32_t oc = 0; oc < out_c; oc += 2, wp += k4 / 2) {
         int32_t acc[4] = {bias[oc], bias[oc + 1], bias[oc], bias[oc + 1]};
         tme_dot_2x2(scratch, wp, k4, acc, odd);
-        out[ia + oc] = tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi);
+        out[oc] = tme_rq_out(acc[0], rq + oc, mode, zp, lo, hi);
         if (two) {
-            out[ib + oc] = tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi);
+            ob[oc] = tme_rq_out(acc[2], rq + oc, mode, zp, lo, hi);
         }
         if (even || oc + 1 < out_c) {
             const tme_rq_t *q = rq + oc + 1;
-            out[ia + oc + 1] = tme_rq_out(acc[1], q, mode, zp, lo, hi);
+            out[oc + 1] = tme_rq_out(acc[1], q, mode, zp, lo, hi);
             if (two) {
-                out[ib + oc + 1] = tme_rq_out(acc[3], q, mode, zp, lo, hi);
+                ob[oc + 1] = tme_rq_out(acc[3], q, mode, zp, lo, hi);
             }
         }
     }
@@ -593,9 +594,9 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
             tme_im2col_s8(p, in, pix, scratch, stage);
             tme_im2col_s8(p, in, two ? pix + 1 : pix, scratch + 2, stage);
         }
-        /* `two` and an even out_c as constants in the common instance: no per-output checks */
-#if defined(TME_CONV_PAIRS_ASM)
         int8_t *const o = add != NULL ? ybuf : out + pix * out_c;
+        int asm_done = 0;
+#if defined(TME_CONV_PAIRS_ASM)
         if (mode == TME_RQ_RELU && lo == -128 && hi == 127 && two && (out_c & 1) == 0) {
             if (!wide) {
                 tme_conv_pairs_rq(scratch, wide_w, k4, rq, o, out_c, out_c, odd, 0);
@@ -607,26 +608,18 @@ TME_INLINE void tme_conv_im2col_body(const tme_conv_im2col_params_t *p, const in
                                       out_c - nw, out_c, 0, 0);
                 }
             }
-            if (add != NULL) {
-                tme_conv_add_rows(add, ybuf, out, pix * out_c, 2 * out_c);
-            }
-            continue;
-        }
-        if (mode == TME_RQ_SIGNED && lo == -128 && hi == 127 && two && (out_c & 1) == 0 && !odd &&
-            k4 % 8 == 0 && k4 >= 24) {
+            asm_done = 1;
+        } else if (mode == TME_RQ_SIGNED && lo == -128 && hi == 127 && two && (out_c & 1) == 0 &&
+                   !odd && k4 % 8 == 0 && k4 >= 24) {
             tme_conv_pairs_signed(scratch, wpk, k4, rq, bias, o, out_c);
-            if (add != NULL) {
-                tme_conv_add_rows(add, ybuf, out, pix * out_c, 2 * out_c);
-            }
-            continue;
+            asm_done = 1;
         }
-#else
-        int8_t *const o = add != NULL ? ybuf : out + pix * out_c;
 #endif
-        if (two && (out_c & 1) == 0) {
-            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, o, 0, mode, lo, hi, 1, 1, odd);
-        } else {
-            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, o, 0, mode, lo, hi, two, 0, odd);
+        /* `two` and an even out_c as constants in the common instance: no per-output checks */
+        if (!asm_done && two && (out_c & 1) == 0) {
+            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, o, mode, lo, hi, 1, 1, odd);
+        } else if (!asm_done) {
+            tme_conv_im2col_channels(p, scratch, wpk, bias, rq, o, mode, lo, hi, two, 0, odd);
         }
         if (add != NULL) {
             tme_conv_add_rows(add, ybuf, out, pix * out_c, (two ? 2 : 1) * out_c);
